@@ -1,0 +1,249 @@
+"""State-dict layouts of public Swin implementations, mapped to swin_mm's.
+
+swin_mm's own keys (V1)::
+
+    patch_embed.{proj,norm}.*
+    absolute_pos_embed                          (1, C, h, w)
+    stages.{i}.downsample.{norm,reduction}.*    patch merging INTO stage i
+    stages.{i}.blocks.{j}.{norm1,norm2}.*
+    stages.{i}.blocks.{j}.attn.{qkv,proj}.*
+    stages.{i}.blocks.{j}.attn.relative_position_bias_table
+    stages.{i}.blocks.{j}.mlp.{fc1,fc2}.*
+    norm{i}.*                                   output norms
+
+Patch merging's 4C channels follow the official concat order (x0, x1, x2,
+x3) = (top-left, bottom-left, top-right, bottom-right).
+"""
+import re
+from collections import OrderedDict
+from typing import Dict, Mapping
+
+import torch
+
+StateDict = Dict[str, torch.Tensor]
+
+# OpenMMLab's PatchMerging uses nn.Unfold: channel c of neighbour k sits at
+# c * 4 + k, with k in the order (x0, x2, x1, x3). Official order puts it at
+# k * C + c with k in (x0, x1, x2, x3).
+_UNFOLD_ORDER = [0, 2, 1, 3]
+
+
+def merging_from_unfold_order(t: torch.Tensor) -> torch.Tensor:
+    """Reorder a patch-merging tensor's 4C axis (last for the reduction's
+    weight, only for the norm's) from nn.Unfold's order to the official."""
+    *lead, four_c = t.shape
+    t = t.reshape(*lead, four_c // 4, 4)  # ..., C, 4 (unfold k)
+    t = t[..., _UNFOLD_ORDER]  # ..., C, 4 (official k)
+    return t.transpose(-1, -2).reshape(*lead, four_c)  # ..., 4 * C
+
+
+def merging_to_unfold_order(t: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`merging_from_unfold_order`."""
+    *lead, four_c = t.shape
+    t = t.reshape(*lead, 4, four_c // 4)  # ..., 4 (official k), C
+    t = t[..., _UNFOLD_ORDER, :]  # ..., 4 (unfold k), C
+    return t.transpose(-1, -2).reshape(*lead, four_c)  # ..., C * 4
+
+
+# MMDetection / MMSegmentation ------------------------------------------------
+# (swin_mm, OpenMMLab) key substrings: replace the right by the left to read
+# their keys, the left by the right to write them.
+_OPENMMLAB_NAMES = [
+    ('patch_embed.proj.', 'patch_embed.projection.'),
+    ('.attn.', '.attn.w_msa.'),
+    ('.mlp.fc1.', '.ffn.layers.0.0.'),
+    ('.mlp.fc2.', '.ffn.layers.1.'),
+]
+
+
+def _shift_downsample_stage(key: str, offset: int) -> str:
+    """stages.{i}.downsample -> stages.{i + offset}.downsample."""
+    return re.sub(r'^stages\.(\d+)\.downsample\.',
+                  lambda m: f'stages.{int(m.group(1)) + offset}.downsample.',
+                  key)
+
+
+def from_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """MMDetection/MMSegmentation SwinTransformer keys -> swin_mm keys.
+
+    Their downsample sits at the end of stage i (ours starts stage i + 1) and
+    its channels follow nn.Unfold's order; their relative_position_index
+    buffers are derived data and dropped.
+    """
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.endswith('relative_position_index'):
+            continue
+        for ours, theirs in _OPENMMLAB_NAMES:
+            key = key.replace(theirs, ours)
+        if '.downsample.' in key:
+            key = _shift_downsample_stage(key, +1)
+            value = merging_from_unfold_order(value)
+        out[key] = value
+    return out
+
+
+def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """swin_mm keys -> MMDetection/MMSegmentation SwinTransformer keys."""
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        for ours, theirs in _OPENMMLAB_NAMES:
+            key = key.replace(ours, theirs)
+        if '.downsample.' in key:
+            key = _shift_downsample_stage(key, -1)
+            value = merging_to_unfold_order(value)
+        out[key] = value
+    return out
+
+
+# Official Microsoft classifier (and its detection/segmentation backbones) ---
+# layers.{i}.downsample ends stage i there and starts stage i + 1 here.
+def from_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """Official Swin-Transformer keys -> swin_mm keys.
+
+    ``layers.*`` become ``stages.*`` (downsample moves to the next stage);
+    derived buffers (relative_position_index, attn_mask) are dropped; the
+    classifier's final ``norm`` and ``head`` are not part of the backbone
+    and are left out (the detection code starts ``norm3`` fresh too).
+    """
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.endswith(('relative_position_index', 'attn_mask')):
+            continue
+        if key.startswith(('head.', 'norm.')):
+            continue
+        if key.startswith('layers.'):
+            key = 'stages.' + key[len('layers.'):]
+            if '.downsample.' in key:
+                key = _shift_downsample_stage(key, +1)
+        elif key == 'absolute_pos_embed' and value.dim() == 3:
+            value = _tokens_to_grid(value)
+        out[key] = value
+    return out
+
+
+def to_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """swin_mm keys -> the official detection backbone's keys.
+
+    ``stages.*`` become ``layers.*`` (downsample back to the end of the
+    previous stage); output norms keep their names ``norm0..3``, as in the
+    official detection and segmentation backbones.
+    """
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith('stages.'):
+            if '.downsample.' in key:
+                key = _shift_downsample_stage(key, -1)
+            key = 'layers.' + key[len('stages.'):]
+        out[key] = value
+    return out
+
+
+def _tokens_to_grid(pos_embed: torch.Tensor) -> torch.Tensor:
+    """(1, L, C) absolute position embedding of a square grid -> (1, C, h, w)."""
+    _, L, C = pos_embed.shape
+    side = int(round(L**0.5))
+    if side * side != L:
+        raise ValueError(
+            f'absolute_pos_embed has {L} tokens, not a square grid; cannot '
+            'recover its height and width')
+    return pos_embed.transpose(1, 2).reshape(1, C, side, side)  # 1, C, h, w
+
+
+# timm ------------------------------------------------------------------------
+# Downsample starts stage i in timm, as here; blocks are named as officially.
+def from_timm(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """timm ``swin_*`` keys -> swin_mm keys (head and final norm left out)."""
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.endswith(('relative_position_index', 'attn_mask')):
+            continue
+        if key.startswith(('head.', 'norm.')):
+            continue
+        if key.startswith('layers.'):
+            key = 'stages.' + key[len('layers.'):]
+        elif key == 'absolute_pos_embed' and value.dim() == 4:
+            value = value.permute(0, 3, 1, 2)  # 1, h, w, C -> 1, C, h, w
+        elif key == 'absolute_pos_embed' and value.dim() == 3:
+            value = _tokens_to_grid(value)
+        out[key] = value
+    return out
+
+
+# torchvision ------------------------------------------------------------------
+# features.0 = patch embedding (conv, permute, norm); features.{2i+1} = the
+# blocks of stage i; features.{2i} (i >= 1) = patch merging into stage i.
+_TORCHVISION_BLOCK_NAMES = [('.mlp.0.', '.mlp.fc1.'), ('.mlp.3.', '.mlp.fc2.')]
+
+
+def from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """torchvision ``swin_t/s/b`` keys -> swin_mm keys."""
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        if key.endswith('relative_position_index'):
+            continue
+        if key.startswith(('head.', 'norm.')):
+            continue
+        match = re.match(r'^features\.(\d+)\.(.*)$', key)
+        if match is None:
+            out[key] = value
+            continue
+        index, rest = int(match.group(1)), match.group(2)
+        if index == 0:
+            key = {'0.weight': 'patch_embed.proj.weight',
+                   '0.bias': 'patch_embed.proj.bias',
+                   '2.weight': 'patch_embed.norm.weight',
+                   '2.bias': 'patch_embed.norm.bias'}.get(rest, key)
+        elif index % 2 == 1:
+            key = f'stages.{index // 2}.blocks.{rest}'
+            for theirs, ours in _TORCHVISION_BLOCK_NAMES:
+                key = key.replace(theirs, ours)
+        else:
+            key = f'stages.{index // 2}.downsample.{rest}'
+        out[key] = value
+    return out
+
+
+# Detection ---------------------------------------------------------------------
+LAYOUTS = {
+    'swin_mm': lambda sd: OrderedDict(sd),
+    'openmmlab': from_openmmlab,
+    'official': from_official,
+    'timm': from_timm,
+    'torchvision': from_torchvision,
+}
+
+
+def detect_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Name the layout of a (prefix-stripped) backbone state dict.
+
+    Returns one of :data:`LAYOUTS`' keys, or ``'unknown'``.
+    """
+    keys = list(state_dict)
+
+    def has(pattern: str) -> bool:
+        return any(re.search(pattern, k) for k in keys)
+
+    if has(r'^features\.\d+\.\d+\.attn\.qkv\.'):
+        return 'torchvision'
+    if has(r'\.attn\.w_msa\.') or has(r'^patch_embed\.projection\.'):
+        return 'openmmlab'
+    if has(r'^stages\.\d+\.blocks\.\d+\.attn\.qkv\.'):
+        return 'swin_mm'
+    if has(r'^layers\.\d+\.blocks\.\d+\.attn\.qkv\.'):
+        # Official: downsample ends stages 0..n-2; timm: starts stages 1..n-1.
+        if has(r'^layers\.0\.downsample\.'):
+            return 'official'
+        if has(r'^layers\.\d+\.downsample\.') or has(r'^head\.fc\.'):
+            return 'timm'
+        return 'official'
+    return 'unknown'
+
+
+def to_swin_mm(state_dict: Mapping[str, torch.Tensor],
+               layout: str) -> StateDict:
+    """Convert a backbone state dict of ``layout`` to swin_mm keys."""
+    if layout not in LAYOUTS:
+        raise ValueError(f'Unknown checkpoint layout {layout!r}; known: '
+                         f'{sorted(LAYOUTS)}')
+    return LAYOUTS[layout](state_dict)

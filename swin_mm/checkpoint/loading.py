@@ -1,0 +1,325 @@
+"""Load any public Swin checkpoint into a swin_mm backbone, safely.
+
+Checkpoints are untrusted input: they are unpickled with
+``torch.load(weights_only=True)``, which refuses any object but tensors and
+plain containers, so a crafted file cannot run code. ``allow_unsafe_unpickle``
+turns that off for a file you trust completely: full unpickling executes
+whatever the file says.
+
+Steps: read the file (path or URL) -> pick the weights ('state_dict',
+'model', or an EMA copy when asked) -> strip ``module.`` / ``backbone.``
+prefixes (dropping a detector's neck and heads) -> detect the layout and
+convert keys -> resize what depends on window or image size -> load, and
+report matched / missing / unexpected keys. A checkpoint that does not fit
+the model is an error, never a silent random init.
+"""
+import os
+import pickle
+import re
+import urllib.error
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import print_log
+
+from .layouts import StateDict, detect_layout, to_swin_mm
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be read or does not fit the model."""
+
+
+_EMA_KEYS = ('state_dict_ema', 'model_ema', 'ema_state_dict', 'ema')
+_WEIGHT_KEYS = ('state_dict', 'model', 'module', 'model_state')
+# Keys of a detector/segmentor that are not the backbone (neck, heads, ...).
+_PREFIXES = ('module.', 'backbone.')
+# Loaded but not weights of this backbone: reported, not an error.
+_NOT_BACKBONE = re.compile(r'^(head\.|norm\.|fc\.|classifier\.)')
+
+
+def _is_url(name: str) -> bool:
+    return name.startswith(('http://', 'https://'))
+
+
+def _download(url: str) -> str:
+    """Download ``url`` once into torch's hub cache; return the local path."""
+    cache = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, os.path.basename(url.split('?')[0]))
+    if not os.path.isfile(path):
+        print_log(f'Downloading {url} to {path}', logger='current')
+        try:
+            torch.hub.download_url_to_file(url, path, progress=True)
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise CheckpointError(
+                f'Could not download checkpoint {url}: {e}') from e
+    return path
+
+
+def read_checkpoint(filename: str,
+                    map_location: str = 'cpu',
+                    allow_unsafe_unpickle: bool = False) -> Any:
+    """Read a checkpoint file or URL with weights-only unpickling.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: unreachable URL, unreadable/truncated file, or a
+            file holding objects that weights-only loading refuses.
+    """
+    path = _download(filename) if _is_url(filename) else filename
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'Checkpoint file not found: {path}')
+    try:
+        return torch.load(
+            path, map_location=map_location,
+            weights_only=not allow_unsafe_unpickle)
+    except pickle.UnpicklingError as e:
+        if allow_unsafe_unpickle or 'Weights only load failed' not in str(e):
+            raise CheckpointError(
+                f'{path} is not a readable PyTorch checkpoint (truncated or '
+                f'corrupt?): {e}') from e
+        detail = next((line for line in str(e).splitlines()
+                       if 'Unsupported' in line or 'GLOBAL' in line), '')
+        raise CheckpointError(
+            f'{path} holds objects other than tensors and plain containers, '
+            f'which weights-only loading refuses ({detail.strip()}). '
+            'Checkpoints are untrusted input: unpickling them in full can run '
+            'arbitrary code. Only if you trust this file completely, pass '
+            'allow_unsafe_unpickle=True.') from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        raise CheckpointError(
+            f'{path} is not a readable PyTorch checkpoint (truncated or '
+            f'corrupt?): {e}') from e
+
+
+def extract_state_dict(checkpoint: Any, use_ema: bool = False) -> StateDict:
+    """The weights inside a checkpoint: its EMA copy only when asked."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(
+            f'Expected a checkpoint dict, got {type(checkpoint).__name__}')
+    if use_ema:
+        for key in _EMA_KEYS:
+            if isinstance(checkpoint.get(key), Mapping):
+                return dict(checkpoint[key])
+        raise CheckpointError(
+            'use_ema=True but the checkpoint has no EMA weights (looked for '
+            f'{list(_EMA_KEYS)}; it has {sorted(checkpoint)[:10]})')
+    for key in _WEIGHT_KEYS:
+        if isinstance(checkpoint.get(key), Mapping):
+            return dict(checkpoint[key])
+    return dict(checkpoint)
+
+
+def strip_prefixes(state_dict: Mapping[str, Any]) -> Tuple[StateDict, int]:
+    """Remove ``module.`` and (possibly repeated) ``backbone.`` prefixes.
+
+    When some keys carry ``backbone.``, the checkpoint is a whole detector or
+    segmentor: only the backbone's keys are kept.
+
+    Returns:
+        The backbone state dict and the number of non-backbone keys dropped.
+    """
+
+    def strip(key: str) -> str:
+        while key.startswith(_PREFIXES):
+            key = key[key.index('.') + 1:]
+        return key
+
+    tensors = {k: v for k, v in state_dict.items()
+               if isinstance(v, torch.Tensor)}
+    is_detector = any(
+        re.match(r'^(module\.)*backbone\.', k) for k in tensors)
+    out = {}
+    for key, value in tensors.items():
+        if is_detector and not re.match(r'^(module\.)*backbone\.', key):
+            continue
+        out[strip(key)] = value
+    return out, len(state_dict) - len(out)
+
+
+def resize_relative_position_bias_table(table: torch.Tensor,
+                                        length: int) -> torch.Tensor:
+    """Bicubically resize a ((2M-1)^2, heads) table to ``length`` rows,
+    one (2M-1) x (2M-1) image per head, as the official code does."""
+    old_len, heads = table.shape
+    old, new = int(round(old_len**0.5)), int(round(length**0.5))
+    grid = table.T.reshape(1, heads, old, old)  # 1, heads, 2M-1, 2M-1
+    grid = F.interpolate(
+        grid.float(), size=(new, new), mode='bicubic', align_corners=False)
+    return grid.reshape(heads, length).T.to(table.dtype)  # length, heads
+
+
+def _adapt_sizes(state_dict: StateDict,
+                 model_state: Mapping[str, torch.Tensor]) -> List[str]:
+    """Resize bias tables and the absolute position embedding in place to
+    the model's window and image size; return the resized keys."""
+    resized = []
+    for key, value in state_dict.items():
+        target = model_state.get(key)
+        if target is None or value.shape == target.shape:
+            continue
+        if (key.endswith('relative_position_bias_table')
+                and value.shape[1] == target.shape[1]):
+            state_dict[key] = resize_relative_position_bias_table(
+                value, target.shape[0])
+            resized.append(key)
+        elif (key == 'absolute_pos_embed' and value.dim() == 4
+              and value.shape[:2] == target.shape[:2]):
+            state_dict[key] = F.interpolate(
+                value, size=target.shape[2:], mode='bicubic',
+                align_corners=False)
+            resized.append(key)
+    return resized
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_pretrained` did."""
+    source: str
+    layout: str
+    matched: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    shape_mismatched: List[str] = field(default_factory=list)
+    resized: List[str] = field(default_factory=list)
+    ignored: List[str] = field(default_factory=list)
+    dropped_non_backbone: int = 0
+
+    def summary(self) -> str:
+        text = (f'Loaded {self.source} (layout: {self.layout}): '
+                f'{len(self.matched)} matched, {len(self.missing)} missing, '
+                f'{len(self.unexpected)} unexpected, {len(self.resized)} '
+                f'resized, {len(self.ignored)} ignored (classifier head / '
+                f'final norm / derived buffers)')
+        if self.dropped_non_backbone:
+            text += (f', {self.dropped_non_backbone} non-backbone keys '
+                     '(neck, heads) skipped')
+        if self.missing:
+            text += f'; missing: {_first(self.missing)}'
+        return text
+
+
+def _first(keys: List[str], n: int = 5) -> str:
+    more = f' ... (+{len(keys) - n})' if len(keys) > n else ''
+    return ', '.join(keys[:n]) + more
+
+
+def convert_state_dict(state_dict: Mapping[str, Any]
+                       ) -> Tuple[StateDict, str, List[str], int]:
+    """Any supported checkpoint's weights -> swin_mm backbone keys.
+
+    Returns:
+        (converted state dict, detected layout, keys the layout conversion
+        ignored, number of non-backbone keys dropped).
+    """
+    backbone, dropped = strip_prefixes(state_dict)
+    layout = detect_layout(backbone)
+    if layout == 'unknown':
+        raise CheckpointError(
+            'Not a Swin Transformer checkpoint of a known layout (official, '
+            'OpenMMLab, timm, torchvision, swin_mm); first keys: '
+            f'{_first(sorted(backbone))}')
+    converted = to_swin_mm(backbone, layout)
+    ignored = [k for k in backbone
+               if _NOT_BACKBONE.match(k) or k.endswith(
+                   ('relative_position_index', 'attn_mask'))]
+    return converted, layout, ignored, dropped
+
+
+def load_pretrained(model: nn.Module,
+                    checkpoint: str,
+                    *,
+                    map_location: str = 'cpu',
+                    use_ema: bool = False,
+                    allow_unsafe_unpickle: bool = False,
+                    allow_partial: bool = False,
+                    prefix: Optional[str] = None,
+                    logger: Optional[str] = 'current') -> LoadReport:
+    """Load a Swin checkpoint of any supported layout into ``model``.
+
+    Args:
+        model: A swin_mm backbone.
+        checkpoint: Path or http(s) URL.
+        map_location: Passed to ``torch.load``.
+        use_ema: Load the checkpoint's EMA weights instead of the raw ones.
+        allow_unsafe_unpickle: Unpickle in full (runs any code the file
+            holds). Only for files you trust completely.
+        allow_partial: Load what fits and only warn about unexpected or
+            mis-shaped keys (by default they are an error).
+        prefix: Keep only keys under this prefix (e.g. ``'model.encoder.'``),
+            stripped; ``module.`` / ``backbone.`` are stripped anyway.
+
+    Raises:
+        CheckpointError: the file cannot be read, or it does not fit the
+            model (another model or architecture).
+    """
+    raw = read_checkpoint(checkpoint, map_location, allow_unsafe_unpickle)
+    weights = extract_state_dict(raw, use_ema)
+    if prefix:
+        weights = {k[len(prefix):]: v for k, v in weights.items()
+                   if k.startswith(prefix)}
+        if not weights:
+            raise CheckpointError(
+                f'No key of {checkpoint} starts with prefix {prefix!r}')
+    state_dict, layout, ignored, dropped = convert_state_dict(weights)
+    model_state = model.state_dict()
+    resized = _adapt_sizes(state_dict, model_state)
+
+    report = LoadReport(source=checkpoint, layout=layout, resized=resized,
+                        ignored=ignored, dropped_non_backbone=dropped)
+    loadable = {}
+    for key, value in state_dict.items():
+        if key not in model_state:
+            report.unexpected.append(key)
+        elif value.shape != model_state[key].shape:
+            report.shape_mismatched.append(
+                f'{key}: checkpoint {tuple(value.shape)} vs model '
+                f'{tuple(model_state[key].shape)}')
+        else:
+            loadable[key] = value
+            report.matched.append(key)
+    report.missing = [k for k in model_state if k not in loadable]
+
+    problems = []
+    if len(report.matched) < len(model_state) / 2:
+        problems.append(f'only {len(report.matched)} of {len(model_state)} '
+                        'model tensors match')
+    if report.shape_mismatched and not allow_partial:
+        problems.append(
+            f'shape mismatches: {_first(report.shape_mismatched, 3)}')
+    if report.unexpected and not allow_partial:
+        problems.append('keys the model does not have: '
+                        f'{_first(report.unexpected)}')
+    if problems:
+        raise CheckpointError(
+            f'Checkpoint {checkpoint} (detected layout: {layout}) does not '
+            f'fit {type(model).__name__}: ' + '; '.join(problems) +
+            '. Is it another model or architecture (check arch, depths, '
+            'embed_dims, use_abs_pos_embed)?')
+
+    model.load_state_dict(loadable, strict=False)
+    print_log(report.summary(), logger=logger)
+    if report.unexpected or report.shape_mismatched:
+        print_log(
+            'Not loaded (allow_partial=True): '
+            f'{_first(report.unexpected + report.shape_mismatched)}',
+            logger=logger, level=30)
+    return report
+
+
+def pretrained_kwargs(init_cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """Options of ``init_cfg=dict(type='Pretrained', ...)`` for
+    :func:`load_pretrained`; unknown options are an error."""
+    allowed = {'checkpoint', 'map_location', 'use_ema',
+               'allow_unsafe_unpickle', 'allow_partial', 'prefix'}
+    unknown = set(init_cfg) - allowed - {'type'}
+    if unknown:
+        raise ValueError(f'Unknown Pretrained init_cfg options '
+                         f'{sorted(unknown)}; allowed: {sorted(allowed)}')
+    if 'checkpoint' not in init_cfg:
+        raise ValueError("init_cfg type 'Pretrained' needs 'checkpoint'")
+    return {k: v for k, v in init_cfg.items() if k != 'type'}

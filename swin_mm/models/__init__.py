@@ -1,0 +1,4 @@
+"""Models of swin_mm; importing this registers them in the swin_mm scope."""
+from .backbones import SwinTransformer
+
+__all__ = ['SwinTransformer']

@@ -1,0 +1,613 @@
+"""Swin Transformer (V1) backbone for detection and segmentation.
+
+Implements "Swin Transformer: Hierarchical Vision Transformer using Shifted
+Windows" (Liu et al., ICCV 2021, https://arxiv.org/abs/2103.14030):
+patch partition + linear embedding, four stages of Swin blocks alternating
+W-MSA and SW-MSA (cyclic shift + 9-region mask), relative position bias, and
+patch merging between stages. Emits NCHW maps at strides 4, 8, 16, 32 with
+C, 2C, 4C, 8C channels, each through its own LayerNorm, as MMDetection's and
+MMSegmentation's necks and heads expect.
+
+Layout (bottom-up): ``WindowMSA`` -> ``Mlp`` -> ``SwinBlock`` ->
+``SwinStage`` -> ``SwinTransformer``. Window helpers live in
+``swin_mm.models.layers.windows``, patch layers in ``...layers.patch``.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import build_activation_layer, build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.logging import print_log
+from mmengine.model import BaseModule, ModuleList
+from mmengine.model.weight_init import trunc_normal_
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from swin_mm.checkpoint import load_pretrained, pretrained_kwargs
+from swin_mm.registry import MODELS
+from ..layers.patch import HWShape, PatchEmbed, PatchMerging
+from ..layers.windows import (cyclic_shift, pad_to_window,
+                              relative_position_index, shift_window_mask,
+                              window_partition, window_reverse, window_shift)
+
+
+class WindowMSA(BaseModule):
+    """Multi-head self-attention inside M x M windows with relative position
+    bias: softmax(Q K^T / sqrt(d) + B + mask) V.
+
+    W-MSA and SW-MSA share this module; SW-MSA passes the shift mask.
+
+    Args:
+        embed_dims: Channels C.
+        num_heads: Attention heads; C must be divisible by it.
+        window_size: M.
+        qkv_bias: Learnable bias on q, k, v.
+        qk_scale: Overrides the 1/sqrt(head_dims) scale.
+        attn_drop_rate: Dropout on attention weights.
+        proj_drop_rate: Dropout after the output projection.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int,
+                 qkv_bias: bool = True,
+                 qk_scale: Optional[float] = None,
+                 attn_drop_rate: float = 0.,
+                 proj_drop_rate: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.scale = qk_scale or (embed_dims // num_heads)**-0.5
+
+        M = window_size
+        # (2M-1)^2 relative offsets, one bias per head.
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * M - 1)**2, num_heads))
+        # Derived from M alone: rebuilt, never loaded from a checkpoint.
+        self.register_buffer(
+            'relative_position_index',
+            relative_position_index(M).view(-1),
+            persistent=False)  # M*M*M*M
+
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.attn_drop = nn.Dropout(attn_drop_rate)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop_rate)
+
+    def init_weights(self) -> None:
+        trunc_normal_(self.relative_position_bias_table, std=.02)
+
+    def relative_position_bias(self) -> torch.Tensor:
+        """The bias B of every token pair: (num_heads, M*M, M*M)."""
+        N = self.window_size**2
+        bias = self.relative_position_bias_table.index_select(
+            0, self.relative_position_index)  # N*N, heads
+        return bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
+
+    def forward(self,
+                windows: torch.Tensor,
+                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Attend within each window.
+
+        Args:
+            windows: (B*nW, N, C) tokens, N = M*M, windows of one image
+                consecutive (as :func:`window_partition` orders them).
+            mask: (nW, N, N) additive SW-MSA mask, or None for W-MSA.
+
+        Returns:
+            (B*nW, N, C).
+        """
+        Bw, N, C = windows.shape
+        heads = self.num_heads
+        qkv = self.qkv(windows).view(Bw, N, 3, heads, C // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each Bw, heads, N, d
+        attn = (q * self.scale) @ k.transpose(-2, -1)  # Bw, heads, N, N
+        attn = attn + self.relative_position_bias().unsqueeze(0)
+        if mask is not None:
+            nW = mask.shape[0]
+            attn = attn.view(-1, nW, heads, N, N) + mask[None, :, None]
+            attn = attn.view(Bw, heads, N, N)
+        attn = self.attn_drop(attn.softmax(dim=-1))
+        x = (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
+        return self.proj_drop(self.proj(x))
+
+
+class Mlp(BaseModule):
+    """The block's MLP: Linear C -> ratio*C, activation, Linear back."""
+
+    def __init__(self,
+                 embed_dims: int,
+                 hidden_dims: int,
+                 act_cfg: dict = dict(type='GELU'),
+                 drop_rate: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.act = build_activation_layer(act_cfg)
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+        self.drop = nn.Dropout(drop_rate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class SwinBlock(BaseModule):
+    """One Swin Transformer block (pre-norm residual):
+
+        x = x + DropPath((S)W-MSA(LN(x)));  x = x + DropPath(MLP(LN(x)))
+
+    Args:
+        embed_dims: Channels C.
+        num_heads: Attention heads.
+        window_size: M.
+        shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
+        always_shift: Shift even along dimensions that fit in one window
+            (MMDetection's behaviour); by default such dimensions are not
+            shifted (the official classifier's rule).
+        mlp_ratio: MLP hidden channels / C.
+        drop_path_rate: Stochastic depth probability of this block.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int = 7,
+                 shift: bool = False,
+                 always_shift: bool = False,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 qk_scale: Optional[float] = None,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 act_cfg: dict = dict(type='GELU'),
+                 norm_cfg: dict = dict(type='LN'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.window_size = window_size
+        self.shift_size = window_size // 2 if shift else 0
+        self.always_shift = always_shift
+
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.attn = WindowMSA(
+            embed_dims,
+            num_heads,
+            window_size,
+            qkv_bias=qkv_bias,
+            qk_scale=qk_scale,
+            attn_drop_rate=attn_drop_rate,
+            proj_drop_rate=drop_rate)
+        self.drop_path = (
+            DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mlp = Mlp(
+            embed_dims,
+            int(embed_dims * mlp_ratio),
+            act_cfg=act_cfg,
+            drop_rate=drop_rate)
+
+    def shifted_window_attention(self, x: torch.Tensor,
+                                 hw_shape: HWShape) -> torch.Tensor:
+        """W-MSA or SW-MSA on a (B, H*W, C) map of any size.
+
+        Pad to window multiples, cyclic shift by (-s, -s), partition, attend
+        (with the region mask if shifted), reverse, shift back, crop.
+        """
+        B, L, C = x.shape
+        H, W = hw_shape
+        M = self.window_size
+        x = pad_to_window(x.view(B, H, W, C), M)  # B, Hp, Wp, C
+        Hp, Wp = x.shape[1], x.shape[2]
+
+        shift, mask = (0, 0), None
+        if self.shift_size:
+            shift = window_shift((Hp, Wp), M, self.shift_size,
+                                 self.always_shift)
+        if shift != (0, 0):
+            mask = shift_window_mask((Hp, Wp), M, shift, x.device)
+            x = cyclic_shift(x, (-shift[0], -shift[1]))
+
+        windows = window_partition(x, M)  # B*nW, M*M, C
+        windows = self.attn(windows, mask)  # B*nW, M*M, C
+        x = window_reverse(windows, M, Hp, Wp)  # B, Hp, Wp, C
+        x = cyclic_shift(x, shift)
+        return x[:, :H, :W].reshape(B, H * W, C)  # B, L, C
+
+    def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
+        x = x + self.drop_path(
+            self.shifted_window_attention(self.norm1(x), hw_shape))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class SwinStage(BaseModule):
+    """One stage: patch merging (stages 2-4 of the paper), then ``depth``
+    Swin blocks alternating W-MSA (even index) and SW-MSA (odd index).
+
+    Args:
+        in_channels: Channels entering the stage.
+        embed_dims: Channels inside the stage (2 * in_channels after
+            merging).
+        depth: Number of blocks (even in every published model).
+        downsample: Start with :class:`PatchMerging`.
+        drop_path_rates: Stochastic depth per block.
+        patch_norm: Norm inside patch merging.
+        with_cp: Gradient checkpointing per block.
+        block_cfg: Remaining :class:`SwinBlock` arguments.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 embed_dims: int,
+                 depth: int,
+                 num_heads: int,
+                 downsample: bool,
+                 drop_path_rates: Sequence[float],
+                 norm_cfg: dict = dict(type='LN'),
+                 patch_norm: bool = True,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None,
+                 **block_cfg) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
+        self.downsample = PatchMerging(
+            in_channels, embed_dims,
+            norm_cfg=norm_cfg if patch_norm else None) if downsample else None
+        self.blocks = ModuleList([
+            SwinBlock(
+                embed_dims,
+                num_heads,
+                shift=i % 2 == 1,
+                drop_path_rate=drop_path_rates[i],
+                norm_cfg=norm_cfg,
+                **block_cfg) for i in range(depth)
+        ])
+
+    def forward(self, x: torch.Tensor,
+                hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        if self.downsample is not None:
+            x, hw_shape = self.downsample(x, hw_shape)
+        for block in self.blocks:
+            if self.with_cp and torch.is_grad_enabled():
+                # Non-reentrant checkpointing restores the RNG state, so
+                # dropout/drop-path give identical results, and it works when
+                # the input does not require grad (frozen earlier stages).
+                x = cp.checkpoint(block, x, hw_shape, use_reentrant=False)
+            else:
+                x = block(x, hw_shape)
+        return x, hw_shape
+
+
+@MODELS.register_module()
+class SwinTransformer(BaseModule):
+    """Swin Transformer backbone: 4x / 8x / 16x / 32x feature maps.
+
+    Build from any OpenMMLab config with ``type='swin_mm.SwinTransformer'``.
+
+    Args:
+        arch: Preset name ('tiny', 'small', 'base', 'large') or a dict with
+            ``embed_dims``, ``depths`` and ``num_heads``.
+        embed_dims, depths, num_heads: Override the preset's C, blocks per
+            stage and heads per stage.
+        pretrain_img_size: Image size of pre-training; sizes the absolute
+            position embedding.
+        in_channels: Image channels.
+        patch_size: Patch side of the patch partition (4).
+        window_size: M (7 or 12 for the published models; any int >= 1).
+        mlp_ratio: MLP hidden channels / C.
+        out_indices: Stages whose (normed) maps are returned.
+        qkv_bias, qk_scale: See :class:`WindowMSA`.
+        patch_norm: Norm after patch embedding and inside patch merging.
+        drop_rate, attn_drop_rate: Dropout rates.
+        drop_path_rate: Stochastic depth, rising linearly from 0 over all
+            blocks to this value.
+        use_abs_pos_embed: Add an absolute position embedding after patch
+            embedding, bicubically resized to each input's token grid.
+        always_shift: Reproduce MMDetection/MMSegmentation exactly: shift
+            even where a stage's map fits in one window. Default False follows
+            the official classifier (no shift along such a dimension), which
+            ImageNet checkpoints were trained with.
+        act_cfg, norm_cfg: Activation and norm configs.
+        with_cp: Per-block gradient checkpointing (same results, less memory).
+        frozen_stages: -1 trains everything; 0 freezes patch embedding (and
+            the absolute position embedding); k >= 1 also freezes stages
+            1..k (each with its leading patch merging) and their output norms.
+        norm_eval: Keep BatchNorm layers (if norm_cfg uses them) in eval mode.
+        pretrained: Deprecated alias of
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
+        convert_weights: Accepted for configs written for MMDetection's Swin;
+            swin_mm detects checkpoint layouts itself, so it has no effect.
+        init_cfg: Initialization config.
+    """
+    arch_zoo: Dict[str, dict] = {
+        'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2),
+                     num_heads=(3, 6, 12, 24)),
+        'small': dict(embed_dims=96, depths=(2, 2, 18, 2),
+                      num_heads=(3, 6, 12, 24)),
+        'base': dict(embed_dims=128, depths=(2, 2, 18, 2),
+                     num_heads=(4, 8, 16, 32)),
+        'large': dict(embed_dims=192, depths=(2, 2, 18, 2),
+                      num_heads=(6, 12, 24, 48)),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 *,
+                 embed_dims: Optional[int] = None,
+                 depths: Optional[Sequence[int]] = None,
+                 num_heads: Optional[Sequence[int]] = None,
+                 pretrain_img_size: Union[int, Tuple[int, int]] = 224,
+                 in_channels: int = 3,
+                 patch_size: int = 4,
+                 window_size: int = 7,
+                 mlp_ratio: float = 4.,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 qkv_bias: bool = True,
+                 qk_scale: Optional[float] = None,
+                 patch_norm: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.1,
+                 use_abs_pos_embed: bool = False,
+                 always_shift: bool = False,
+                 act_cfg: dict = dict(type='GELU'),
+                 norm_cfg: dict = dict(type='LN'),
+                 with_cp: bool = False,
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 pretrained: Optional[str] = None,
+                 convert_weights: Optional[bool] = None,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('Give either pretrained or init_cfg, not '
+                                 'both.')
+            if not isinstance(pretrained, str):
+                raise TypeError('pretrained must be a path or URL string, got '
+                                f'{type(pretrained).__name__}')
+            print_log(
+                'SwinTransformer: pretrained= is deprecated, using '
+                f"init_cfg=dict(type='Pretrained', checkpoint={pretrained!r})",
+                logger='current')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        if convert_weights is not None:
+            print_log(
+                'SwinTransformer: convert_weights is not needed: swin_mm '
+                'detects the checkpoint layout (official, OpenMMLab, timm, '
+                'torchvision) when loading.',
+                logger='current')
+        if self._is_pretrained(init_cfg):
+            pretrained_kwargs(init_cfg)  # bad options fail now, not later
+        super().__init__(init_cfg=init_cfg)
+
+        arch_cfg = self._resolve_arch(arch, embed_dims, depths, num_heads)
+        self.embed_dims = arch_cfg['embed_dims']
+        self.depths = tuple(arch_cfg['depths'])
+        self.num_heads = tuple(arch_cfg['num_heads'])
+        self.num_stages = len(self.depths)
+        self.out_indices = self._check_out_indices(out_indices,
+                                                   self.num_stages)
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(
+                f'frozen_stages must be in [-1, {self.num_stages}] (-1: none, '
+                f'0: patch embedding, k: up to stage k), got {frozen_stages}')
+        if not (isinstance(window_size, int) and window_size >= 1):
+            raise ValueError(
+                f'window_size must be a positive int, got {window_size!r}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.in_channels = in_channels
+        self.patch_size = patch_size
+        self.window_size = window_size
+        self.num_features = [
+            self.embed_dims * 2**i for i in range(self.num_stages)
+        ]
+
+        self.patch_embed = PatchEmbed(
+            in_channels,
+            self.embed_dims,
+            patch_size,
+            norm_cfg=norm_cfg if patch_norm else None)
+        self.use_abs_pos_embed = use_abs_pos_embed
+        if use_abs_pos_embed:
+            pre_h, pre_w = ((pretrain_img_size, pretrain_img_size) if
+                            isinstance(pretrain_img_size, int) else
+                            tuple(pretrain_img_size))
+            self.absolute_pos_embed = nn.Parameter(
+                torch.zeros(1, self.embed_dims, pre_h // patch_size,
+                            pre_w // patch_size))
+        self.drop_after_pos = nn.Dropout(drop_rate)
+
+        # Stochastic depth rises linearly over all blocks.
+        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        self.stages = ModuleList()
+        for i, depth in enumerate(self.depths):
+            first = sum(self.depths[:i])
+            self.stages.append(
+                SwinStage(
+                    in_channels=self.num_features[max(i - 1, 0)],
+                    embed_dims=self.num_features[i],
+                    depth=depth,
+                    num_heads=self.num_heads[i],
+                    downsample=i > 0,
+                    drop_path_rates=dpr[first:first + depth],
+                    norm_cfg=norm_cfg,
+                    patch_norm=patch_norm,
+                    with_cp=with_cp,
+                    window_size=window_size,
+                    always_shift=always_shift,
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias,
+                    qk_scale=qk_scale,
+                    drop_rate=drop_rate,
+                    attn_drop_rate=attn_drop_rate,
+                    act_cfg=act_cfg))
+        for i in self.out_indices:
+            self.add_module(f'norm{i}',
+                            build_norm_layer(norm_cfg,
+                                             self.num_features[i])[1])
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict], embed_dims: Optional[int],
+                      depths: Optional[Sequence[int]],
+                      num_heads: Optional[Sequence[int]]) -> dict:
+        """Preset values, overridden by explicit arguments, validated."""
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'Unknown arch {arch!r}; choose one of '
+                                 f'{sorted(cls.arch_zoo)} or pass a dict with '
+                                 'embed_dims, depths and num_heads.')
+            cfg = dict(cls.arch_zoo[arch])
+        elif isinstance(arch, dict):
+            cfg = dict(arch)
+        else:
+            raise TypeError(
+                f'arch must be a str or dict, got {type(arch).__name__}')
+        for key, value in (('embed_dims', embed_dims), ('depths', depths),
+                           ('num_heads', num_heads)):
+            if value is not None:
+                cfg[key] = value
+        missing = {'embed_dims', 'depths', 'num_heads'} - set(cfg)
+        if missing:
+            raise ValueError(f'arch is missing {sorted(missing)}')
+        depths, num_heads = tuple(cfg['depths']), tuple(cfg['num_heads'])
+        if len(depths) != len(num_heads):
+            raise ValueError(
+                f'depths and num_heads need one entry per stage, got '
+                f'len(depths)={len(depths)} and len(num_heads)='
+                f'{len(num_heads)}')
+        if not depths or any(d < 1 for d in depths):
+            raise ValueError(f'depths must be positive, got {depths}')
+        for i, heads in enumerate(num_heads):
+            dims = cfg['embed_dims'] * 2**i
+            if heads < 1 or dims % heads:
+                raise ValueError(
+                    f'stage {i} has {dims} channels, which {heads} heads do '
+                    'not divide; num_heads[i] must divide embed_dims * 2**i')
+        return cfg
+
+    @staticmethod
+    def _check_out_indices(out_indices: Sequence[int],
+                           num_stages: int) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        out_indices = tuple(
+            i + num_stages if i < 0 else i for i in out_indices)
+        if not out_indices or any(not 0 <= i < num_stages
+                                  for i in out_indices):
+            raise ValueError(
+                f'out_indices must be stage indices in [0, {num_stages - 1}] '
+                f'(or negative from the end), got {out_indices}')
+        if list(out_indices) != sorted(set(out_indices)):
+            raise ValueError(
+                f'out_indices must be increasing and unique, got '
+                f'{out_indices}')
+        return out_indices
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        modules = [self.patch_embed, self.drop_after_pos]
+        for i in range(self.frozen_stages):
+            modules.append(self.stages[i])
+            if i in self.out_indices:
+                modules.append(getattr(self, f'norm{i}'))
+        return modules
+
+    def _freeze_stages(self) -> None:
+        """Stop gradients and set eval mode for the frozen modules.
+
+        Done at construction, so a model wrapped in DistributedDataParallel
+        never sees a parameter switch from trainable to frozen, and again in
+        :meth:`train`, which would otherwise put them back in train mode.
+        """
+        if self.frozen_stages >= 0 and self.use_abs_pos_embed:
+            self.absolute_pos_embed.requires_grad = False
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'SwinTransformer':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    @staticmethod
+    def _is_pretrained(init_cfg) -> bool:
+        return isinstance(init_cfg, dict) and init_cfg.get(
+            'type') == 'Pretrained'
+
+    def init_weights(self) -> None:
+        """Truncated-normal (std 0.02) linears and bias tables, LayerNorm
+        1 / 0; then, with ``init_cfg=dict(type='Pretrained',
+        checkpoint=...)``, a checkpoint of any supported layout (see
+        :func:`swin_mm.checkpoint.load_pretrained`). Other ``init_cfg``
+        types go to mmengine."""
+        if self.init_cfg is not None and not self._is_pretrained(
+                self.init_cfg):
+            super().init_weights()
+            return
+        if self.use_abs_pos_embed:
+            trunc_normal_(self.absolute_pos_embed, std=.02)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                trunc_normal_(module.weight, std=.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, WindowMSA):
+                module.init_weights()
+        if self.init_cfg is not None:
+            load_pretrained(self, **pretrained_kwargs(self.init_cfg))
+        self._is_init = True
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        expected = (f'(N, {self.in_channels}, H, W) with H, W >= '
+                    f'{self.patch_size}')
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x)
+            raise ValueError(
+                f'SwinTransformer expects a 4-D tensor {expected}, got '
+                f'{shape}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'SwinTransformer expects {expected}, got '
+                             f'{x.shape[1]} channels (shape '
+                             f'{tuple(x.shape)})')
+        if min(x.shape[2:]) < self.patch_size:
+            raise ValueError(f'SwinTransformer expects {expected} (one '
+                             f'patch at least), got {tuple(x.shape)}')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """(N, C_in, H, W) -> maps of the ``out_indices`` stages, each
+        (N, C * 2**i, ceil(H / 2**(i+2)), ceil(W / 2**(i+2)))."""
+        self._check_input(x)
+        x, hw_shape = self.patch_embed(x)  # B, L, C
+        if self.use_abs_pos_embed:
+            pos = self.absolute_pos_embed
+            if pos.shape[2:] != hw_shape:
+                pos = F.interpolate(
+                    pos, size=hw_shape, mode='bicubic', align_corners=False)
+            x = x + pos.flatten(2).transpose(1, 2)  # 1, L, C
+        x = self.drop_after_pos(x)
+
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x, hw_shape = stage(x, hw_shape)
+            if i in self.out_indices:
+                out = getattr(self, f'norm{i}')(x)  # B, L, C_i
+                out = out.view(-1, *hw_shape, self.num_features[i])
+                outs.append(out.permute(0, 3, 1,
+                                        2).contiguous())  # B, C_i, H_i, W_i
+        return tuple(outs)

@@ -1,0 +1,102 @@
+"""Patch partition, linear embedding and patch merging (Swin paper, Sec. 3.1).
+
+- :class:`PatchEmbed`: split the image into 4 x 4 patches (4 * 4 * 3 = 48
+  values each) and project them linearly to C channels; a stride-4 conv is
+  exactly that. Inputs whose size is not a multiple of the patch are padded
+  at the bottom/right, as in the official detection code.
+- :class:`PatchMerging`: concatenate each 2 x 2 neighbourhood (4C channels),
+  LayerNorm, Linear 4C -> 2C. Resolution halves, channels double.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmengine.model import BaseModule
+
+HWShape = Tuple[int, int]
+
+
+class PatchEmbed(BaseModule):
+    """Patch partition + linear embedding.
+
+    Args:
+        in_channels: Image channels.
+        embed_dims: C, the embedding channels.
+        patch_size: Patch side (4 in the paper).
+        norm_cfg: Norm after the embedding (``patch_norm``), or None.
+    """
+
+    def __init__(self,
+                 in_channels: int = 3,
+                 embed_dims: int = 96,
+                 patch_size: int = 4,
+                 norm_cfg: Optional[dict] = dict(type='LN'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(
+            in_channels, embed_dims, kernel_size=patch_size,
+            stride=patch_size)
+        self.norm = (
+            build_norm_layer(norm_cfg, embed_dims)[1] if norm_cfg else None)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, HWShape]:
+        """(B, C_in, H, W) image -> ((B, H/4 * W/4, C) tokens, (H/4, W/4))."""
+        P = self.patch_size
+        H, W = x.shape[-2:]
+        x = F.pad(x, (0, (P - W % P) % P, 0, (P - H % P) % P))
+        x = self.proj(x)  # B, C, Hp/P, Wp/P
+        hw_shape = (x.shape[2], x.shape[3])
+        x = x.flatten(2).transpose(1, 2)  # B, L, C
+        if self.norm is not None:
+            x = self.norm(x)
+        return x, hw_shape
+
+
+class PatchMerging(BaseModule):
+    """Patch merging: 2 x 2 neighbourhood concat (4C), norm, Linear 4C -> 2C.
+
+    The 4C channels are ordered as in the official code:
+    (x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]), i.e.
+    top-left, bottom-left, top-right, bottom-right. (MMDetection's nn.Unfold
+    version interleaves channels differently; checkpoints are converted.)
+    Odd sizes are zero-padded at the bottom/right first.
+
+    Args:
+        in_channels: C of the input.
+        out_channels: Output channels (2C in the paper).
+        norm_cfg: Norm applied to the 4C concat, or None.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: Optional[int] = None,
+                 norm_cfg: Optional[dict] = dict(type='LN'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.out_channels = out_channels or 2 * in_channels
+        self.norm = (
+            build_norm_layer(norm_cfg, 4 * in_channels)[1]
+            if norm_cfg else None)
+        self.reduction = nn.Linear(
+            4 * in_channels, self.out_channels, bias=False)
+
+    def forward(self, x: torch.Tensor,
+                hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        """(B, H*W, C) -> ((B, ceil(H/2) * ceil(W/2), 2C), halved shape)."""
+        B, L, C = x.shape
+        H, W = hw_shape
+        x = x.view(B, H, W, C)
+        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))  # B, H', W', C (even)
+        x = torch.cat([
+            x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2],
+            x[:, 1::2, 1::2]
+        ], dim=-1)  # B, H'/2, W'/2, 4C
+        hw_shape = (x.shape[1], x.shape[2])
+        x = x.view(B, -1, 4 * C)  # B, H'/2 * W'/2, 4C
+        if self.norm is not None:
+            x = self.norm(x)
+        return self.reduction(x), hw_shape

@@ -1,0 +1,8 @@
+"""Shared test settings: deterministic, small, CPU only."""
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
