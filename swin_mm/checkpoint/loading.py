@@ -78,18 +78,17 @@ def read_checkpoint(filename: str,
             path, map_location=map_location,
             weights_only=not allow_unsafe_unpickle)
     except pickle.UnpicklingError as e:
-        if allow_unsafe_unpickle or 'Weights only load failed' not in str(e):
+        refused = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
+        if refused is None:  # a damaged stream, not a refused object
             raise CheckpointError(
                 f'{path} is not a readable PyTorch checkpoint (truncated or '
-                f'corrupt?): {e}') from e
-        detail = next((line for line in str(e).splitlines()
-                       if 'Unsupported' in line or 'GLOBAL' in line), '')
+                f'corrupt?): {str(e).splitlines()[-1][:300]}') from e
         raise CheckpointError(
-            f'{path} holds objects other than tensors and plain containers, '
-            f'which weights-only loading refuses ({detail.strip()}). '
-            'Checkpoints are untrusted input: unpickling them in full can run '
-            'arbitrary code. Only if you trust this file completely, pass '
-            'allow_unsafe_unpickle=True.') from e
+            f'{path} holds an object ({refused.group(1)}) that weights-only '
+            'loading refuses: only tensors and plain containers are read. '
+            'Checkpoints are untrusted input, and unpickling them in full '
+            'can run arbitrary code. Only if you trust this file completely, '
+            'pass allow_unsafe_unpickle=True.') from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointError(
             f'{path} is not a readable PyTorch checkpoint (truncated or '
