@@ -13,7 +13,9 @@ export PIP_CONSTRAINT := $(abspath requirements/constraints.txt)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP := $(PY) -m pip install --progress-bar off
 
-.PHONY: setup main test clean-venv
+.PHONY: setup main main-seg features test clean-venv
+TOY_DET := configs/toy/mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py
+TOY_SEG := configs/toy/upernet_swin-toy-p4-w7_toy-seg.py
 
 setup: $(STAMP)
 
@@ -44,7 +46,19 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt Makefile
 	        '| swin_mm', swin_mm.__version__)"
 	@touch $@
 
+# The main job: generate the embedded toy dataset, train Mask R-CNN + Swin on
+# it and print COCO bbox / segm mAP on its val split.
 main: setup
+	$(PY) tools/make_toy_data.py data/toy
+	$(PY) tools/train.py $(TOY_DET) --work-dir work_dirs/toy_mask_rcnn
+
+# The same for UperNet + Swin on the toy label maps (mIoU).
+main-seg: setup
+	$(PY) tools/make_toy_data.py data/toy
+	$(PY) tools/train.py $(TOY_SEG) --work-dir work_dirs/toy_upernet
+
+# The four feature maps of Swin-T for one 800x1333 image.
+features: setup
 	$(PY) tools/print_feature_shapes.py
 
 test: setup

@@ -1,12 +1,15 @@
 """The swin_mm registry scope.
 
-``MODELS`` is a child of mmengine's root model registry with scope
+Each registry here is a child of mmengine's root registry with scope
 ``'swin_mm'``. A config of any OpenMMLab toolkit (default scope ``mmdet`` or
 ``mmseg``) builds ``type='swin_mm.SwinTransformer'``: mmengine imports this
-module for the unknown scope, finds the child registry under the root, and the
-child imports ``locations`` to register the backbones. No ``custom_imports``
-is needed, and nothing clashes with the toolkits' own ``SwinTransformer``.
+module for the unknown scope, finds the child under the root registry, and
+the child imports its ``locations`` to register the classes. No
+``custom_imports`` is needed, and nothing clashes with the toolkits' own
+``SwinTransformer``.
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
@@ -15,3 +18,13 @@ MODELS = Registry(
     parent=MMENGINE_MODELS,
     scope='swin_mm',
     locations=['swin_mm.models'])
+HOOKS = Registry(
+    'hook',
+    parent=MMENGINE_HOOKS,
+    scope='swin_mm',
+    locations=['swin_mm.engine'])
+MODEL_WRAPPERS = Registry(
+    'model_wrapper',
+    parent=MMENGINE_MODEL_WRAPPERS,
+    scope='swin_mm',
+    locations=['swin_mm.engine'])

@@ -1,0 +1,66 @@
+# Mask R-CNN + a small swin_mm Swin on the embedded toy dataset: the main job
+# on a 2-core CPU (see README for time and mAP).
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    '../_base_/datasets/toy_coco_instance.py',
+    'mmdet::_base_/default_runtime.py'
+]
+max_iters = 450
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='swin_mm.SwinTransformer',
+        arch=dict(embed_dims=48, depths=(2, 2, 2, 2),
+                  num_heads=(3, 6, 12, 24)),
+        window_size=7,
+        drop_path_rate=0.1,
+        out_indices=(0, 1, 2, 3)),
+    neck=dict(in_channels=[48, 96, 192, 384], out_channels=128),
+    rpn_head=dict(in_channels=128, feat_channels=128),
+    # mmcv's CPU RoIAlign dominates a step: fixed 2x2 samples per bin (not
+    # adaptive) and 64 sampled RoIs per image keep it in check.
+    roi_head=dict(
+        bbox_roi_extractor=dict(
+            out_channels=128, roi_layer=dict(sampling_ratio=2)),
+        bbox_head=dict(in_channels=128, fc_out_channels=256, num_classes=3),
+        mask_roi_extractor=dict(
+            out_channels=128, roi_layer=dict(sampling_ratio=2)),
+        mask_head=dict(in_channels=128, conv_out_channels=128, num_convs=2,
+                       num_classes=3)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(
+        rpn=dict(nms_pre=500, max_per_img=100),
+        rcnn=dict(max_per_img=20)))
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=6e-4, betas=(0.9, 0.999),
+                   weight_decay=0.05),
+    # No weight decay on position tables and norms, as published.
+    paramwise_cfg=dict(custom_keys={
+        'absolute_pos_embed': dict(decay_mult=0.),
+        'relative_position_bias_table': dict(decay_mult=0.),
+        'norm': dict(decay_mult=0.)
+    }),
+    clip_grad=dict(max_norm=10., norm_type=2))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=50),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,
+         eta_min=1e-5)
+]
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                    interval=max_iters, max_keep_ckpts=1))
+custom_hooks = [dict(type='swin_mm.LossCurveHook')]
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)

@@ -1,0 +1,46 @@
+# UperNet + a small swin_mm Swin on the embedded toy label maps (mIoU).
+_base_ = [
+    'mmseg::_base_/models/upernet_swin.py', '../_base_/datasets/toy_seg.py',
+    'mmseg::_base_/default_runtime.py'
+]
+max_iters = 400
+model = dict(
+    data_preprocessor=dict(size=(256, 256)),
+    backbone=dict(
+        _delete_=True,
+        type='swin_mm.SwinTransformer',
+        arch=dict(embed_dims=48, depths=(2, 2, 2, 2),
+                  num_heads=(3, 6, 12, 24)),
+        window_size=7,
+        drop_path_rate=0.1,
+        out_indices=(0, 1, 2, 3)),
+    decode_head=dict(in_channels=[48, 96, 192, 384], channels=128,
+                     num_classes=4),
+    auxiliary_head=dict(in_channels=192, channels=64, num_classes=4))
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=6e-4, betas=(0.9, 0.999),
+                   weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={
+        'absolute_pos_embed': dict(decay_mult=0.),
+        'relative_position_bias_table': dict(decay_mult=0.),
+        'norm': dict(decay_mult=0.)
+    }))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=50),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=50, end=max_iters,
+         by_epoch=False)
+]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                    interval=max_iters, max_keep_ckpts=1))
+custom_hooks = [dict(type='swin_mm.LossCurveHook')]
+log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)

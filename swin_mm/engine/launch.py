@@ -1,0 +1,117 @@
+"""What tools/train.py and tools/test.py share: config loading for either
+toolkit, CPU-only distributed set-up, data path checks, the runner."""
+import json
+import os
+import os.path as osp
+from typing import Iterable, Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+TOOLKITS = ('mmdet', 'mmseg')
+
+
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None,
+                launcher: str = 'none') -> Config:
+    """Read a config of MMDetection or MMSegmentation (chosen by its
+    ``default_scope``) and fill in launcher and work dir."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = cfg.get('default_scope')
+    if scope not in TOOLKITS:
+        raise ValueError(
+            f'{path} has default_scope={scope!r}; swin_mm tools run '
+            f"{' or '.join(TOOLKITS)} configs (inherit an mmdet:: or mmseg:: "
+            'base, which sets it)')
+    cfg.launcher = launcher
+    cfg.work_dir = (
+        work_dir or cfg.get('work_dir')
+        or osp.join('work_dirs', osp.splitext(osp.basename(path))[0]))
+    return cfg
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Let a CPU-only torchrun job train with gloo.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its runner
+    gives DDP ``device_ids``; both fail without CUDA. So without CUDA this
+    joins the process group itself (gloo, env:// from torchrun; the runner
+    then skips its own init) and picks a wrapper that drops device_ids.
+    """
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f'On CPU only --launcher pytorch (torchrun) is '
+                         f'supported, got {cfg.launcher!r}')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'swin_mm.CPUDistributedDataParallel')
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
+
+
+def _datasets(dataset_cfg: dict) -> Iterable[dict]:
+    """A dataset config and the ones it wraps (Repeat/Concat/ClassBalanced)."""
+    if 'dataset' in dataset_cfg:
+        yield from _datasets(dataset_cfg['dataset'])
+    elif 'datasets' in dataset_cfg:
+        for sub in dataset_cfg['datasets']:
+            yield from _datasets(sub)
+    else:
+        yield dataset_cfg
+
+
+def check_data_paths(cfg: Config, phases: Iterable[str]) -> None:
+    """Fail early, naming the path, when a dataset's root, image folders or
+    annotation file is missing or the annotation file does not parse."""
+    for phase in phases:
+        loader = cfg.get(f'{phase}_dataloader')
+        if not loader:
+            continue
+        for dataset in _datasets(loader['dataset']):
+            root = dataset.get('data_root') or ''
+            if root and not osp.isdir(root):
+                raise FileNotFoundError(
+                    f'{phase} data root not found: {root} (dataset '
+                    f"{dataset.get('type')}; see README for the layout)")
+            for prefix in (dataset.get('data_prefix') or {}).values():
+                folder = osp.join(root, prefix)
+                if prefix and not osp.isdir(folder):
+                    raise FileNotFoundError(
+                        f'{phase} data folder not found: {folder}')
+            ann_file = dataset.get('ann_file') or ''
+            if ann_file:
+                _check_annotation_file(osp.join(root, ann_file), phase)
+
+
+def _check_annotation_file(path: str, phase: str) -> None:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{phase} annotation file not found: {path}')
+    if path.endswith('.json'):
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(
+                f'{phase} annotation file {path} does not parse as JSON: '
+                f'{e}') from e
+
+
+def build_runner(cfg: Config):
+    """The toolkit's runner (``runner_type`` if the config names one)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

@@ -1,0 +1,124 @@
+"""Every config loads and builds its model (no weights are downloaded: the
+backbone's checkpoint is only read by init_weights)."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from swin_mm.models import SwinTransformer
+
+CONFIGS = Path(__file__).parents[2] / 'configs'
+ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+
+
+def build_model(cfg: Config):
+    init_default_scope(cfg.default_scope)
+    registry = {'mmdet': 'mmdet.registry', 'mmseg': 'mmseg.registry'}
+    MODELS = __import__(registry[cfg.default_scope],
+                        fromlist=['MODELS']).MODELS
+    return MODELS.build(cfg.model)
+
+
+def test_every_task_has_configs():
+    names = {p.name for p in ALL}
+    for expected in (
+            'mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+            'mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+            'mask-rcnn_swin-s-p4-w7_fpn_ms-crop-3x_coco.py',
+            'cascade-mask-rcnn_swin-t-p4-w7_fpn_giou-4conv1f_ms-crop-3x_coco.py',
+            'cascade-mask-rcnn_swin-s-p4-w7_fpn_giou-4conv1f_ms-crop-3x_coco.py',
+            'cascade-mask-rcnn_swin-b-p4-w7_fpn_giou-4conv1f_ms-crop-3x_coco.py',
+            'retinanet_swin-t-p4-w7_fpn_1x_coco.py',
+            'upernet_swin-t-p4-w7_8xb2-160k_ade20k-512x512.py',
+            'upernet_swin-s-p4-w7_8xb2-160k_ade20k-512x512.py',
+            'upernet_swin-b-p4-w7_8xb2-160k_ade20k-512x512.py'):
+        assert expected in names
+
+
+@pytest.mark.parametrize('path', ALL, ids=lambda p: p.name)
+def test_config_builds_its_model_with_swin_mm_backbone(path):
+    cfg = Config.fromfile(str(path))
+    model = build_model(cfg)
+    assert isinstance(model.backbone, SwinTransformer)
+    backbone = cfg.model.backbone
+    if 'toy' not in path.parts:
+        # Real configs start from the official ImageNet checkpoint.
+        assert backbone.init_cfg.checkpoint.startswith(
+            'https://github.com/SwinTransformer/storage/releases/')
+        arch = backbone.arch
+        assert f'swin_{arch}_patch4_window7_224.pth' in \
+            backbone.init_cfg.checkpoint
+    # The neck / decode head takes exactly the backbone's channels.
+    channels = [model.backbone.num_features[i]
+                for i in model.backbone.out_indices]
+    head = cfg.model.get('neck') or cfg.model.decode_head
+    assert list(head.in_channels) == channels
+
+
+@pytest.mark.parametrize('path', [p for p in ALL if 'toy' not in p.parts],
+                         ids=lambda p: p.name)
+def test_real_configs_point_at_the_real_dataset_layout(path):
+    cfg = Config.fromfile(str(path))
+    root = cfg.train_dataloader.dataset.get('data_root') or \
+        cfg.train_dataloader.dataset.dataset.data_root
+    assert root.rstrip('/') in ('data/coco', 'data/ade/ADEChallengeData2016')
+
+
+def test_detection_recipe_is_the_published_one():
+    cfg = Config.fromfile(
+        str(CONFIGS / 'detection/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'))
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    assert cfg.optim_wrapper.optimizer.lr == 1e-4
+    assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    assert set(cfg.optim_wrapper.paramwise_cfg.custom_keys) == {
+        'absolute_pos_embed', 'relative_position_bias_table', 'norm'}
+    assert cfg.model.backbone.drop_path_rate == 0.2
+    assert cfg.train_cfg.max_epochs == 12
+    assert cfg.param_scheduler[1].milestones == [8, 11]
+    cfg3x = Config.fromfile(str(
+        CONFIGS / 'detection/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'))
+    assert cfg3x.train_cfg.max_epochs == 36
+    assert cfg3x.param_scheduler[1].milestones == [27, 33]
+
+
+def test_segmentation_recipe_is_the_published_one():
+    cfg = Config.fromfile(str(
+        CONFIGS / 'segmentation/upernet_swin-t-p4-w7_8xb2-160k_ade20k-'
+        '512x512.py'))
+    opt = cfg.optim_wrapper
+    assert (opt.optimizer.type, opt.optimizer.lr,
+            opt.optimizer.weight_decay) == ('AdamW', 6e-5, 0.01)
+    warmup, poly = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.end == 1500
+    assert poly.type == 'PolyLR' and poly.end == 160000
+    assert cfg.model.auxiliary_head.type == 'FCNHead'
+    assert cfg.model.backbone.drop_path_rate == 0.3
+
+
+SWAP = dict(_delete_=True, type='swin_mm.SwinTransformer',
+            arch=dict(embed_dims=32, depths=(2, 2, 2, 2),
+                      num_heads=(1, 2, 4, 8)))
+
+
+def test_backbone_swaps_into_stock_mmdet_mask_rcnn():
+    cfg = Config.fromfile('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
+    cfg.merge_from_dict(dict(model=dict(
+        backbone=SWAP, neck=dict(in_channels=[32, 64, 128, 256]))))
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(1, 3, 96, 128))
+    assert [f.shape[1] for f in feats] == [256] * 5  # FPN P2-P6
+
+
+def test_backbone_swaps_into_stock_mmseg_upernet():
+    cfg = Config.fromfile(
+        'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py')
+    cfg.merge_from_dict(dict(model=dict(
+        backbone=SWAP, decode_head=dict(in_channels=[32, 64, 128, 256]),
+        auxiliary_head=dict(in_channels=128))))
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        logits = model._forward(torch.randn(1, 3, 64, 64))
+    assert logits.shape == (1, 150, 16, 16)
