@@ -5,23 +5,14 @@
 """
 import argparse
 
-from mmengine.config import DictAction
-
-from swin_mm.engine.launch import (build_runner, check_data_paths,
-                                   load_config, setup_cpu_distributed)
-from swin_mm.engine.safe_checkpoint import allow_mmengine_checkpoints
+from swin_mm.engine.launch import add_common_args, load_config, prepare_runner
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='test config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where logs and metrics go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_common_args(parser)
     return parser.parse_args()
 
 
@@ -30,10 +21,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = args.checkpoint
-    check_data_paths(cfg, ('test', ))
-    setup_cpu_distributed(cfg)
-    allow_mmengine_checkpoints()
-    metrics = build_runner(cfg).test()
+    metrics = prepare_runner(cfg, ('test', )).test()
     print({k: round(float(v), 4) for k, v in metrics.items()})
 
 

@@ -96,6 +96,13 @@ def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return out
 
 
+def not_backbone_weight(key: str) -> bool:
+    """Keys a converter leaves out: buffers derived from the window size
+    (rebuilt by the model) and a classifier's head and final norm."""
+    return (key.endswith(('relative_position_index', 'attn_mask'))
+            or key.startswith(('head.', 'norm.')))
+
+
 # Official Microsoft classifier (and its detection/segmentation backbones) ---
 # layers.{i}.downsample ends stage i there and starts stage i + 1 here.
 def from_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
@@ -108,9 +115,7 @@ def from_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.endswith(('relative_position_index', 'attn_mask')):
-            continue
-        if key.startswith(('head.', 'norm.')):
+        if not_backbone_weight(key):
             continue
         if key.startswith('layers.'):
             key = 'stages.' + key[len('layers.'):]
@@ -156,9 +161,7 @@ def from_timm(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """timm ``swin_*`` keys -> swin_mm keys (head and final norm left out)."""
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.endswith(('relative_position_index', 'attn_mask')):
-            continue
-        if key.startswith(('head.', 'norm.')):
+        if not_backbone_weight(key):
             continue
         if key.startswith('layers.'):
             key = 'stages.' + key[len('layers.'):]
@@ -180,9 +183,7 @@ def from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """torchvision ``swin_t/s/b`` keys -> swin_mm keys."""
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.endswith('relative_position_index'):
-            continue
-        if key.startswith(('head.', 'norm.')):
+        if not_backbone_weight(key):
             continue
         match = re.match(r'^features\.(\d+)\.(.*)$', key)
         if match is None:

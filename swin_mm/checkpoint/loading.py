@@ -26,7 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
-from .layouts import StateDict, detect_layout, to_swin_mm
+from .layouts import (StateDict, detect_layout, not_backbone_weight,
+                      to_swin_mm)
 
 
 class CheckpointError(RuntimeError):
@@ -37,8 +38,6 @@ _EMA_KEYS = ('state_dict_ema', 'model_ema', 'ema_state_dict', 'ema')
 _WEIGHT_KEYS = ('state_dict', 'model', 'module', 'model_state')
 # Keys of a detector/segmentor that are not the backbone (neck, heads, ...).
 _PREFIXES = ('module.', 'backbone.')
-# Loaded but not weights of this backbone: reported, not an error.
-_NOT_BACKBONE = re.compile(r'^(head\.|norm\.|fc\.|classifier\.)')
 
 
 def _is_url(name: str) -> bool:
@@ -223,9 +222,7 @@ def convert_state_dict(state_dict: Mapping[str, Any]
             'OpenMMLab, timm, torchvision, swin_mm); first keys: '
             f'{_first(sorted(backbone))}')
     converted = to_swin_mm(backbone, layout)
-    ignored = [k for k in backbone
-               if _NOT_BACKBONE.match(k) or k.endswith(
-                   ('relative_position_index', 'attn_mask'))]
+    ignored = [k for k in backbone if not_backbone_weight(k)]
     return converted, layout, ignored, dropped
 
 

@@ -28,7 +28,8 @@ class LossCurveHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not outputs:
             return
-        losses = {k: float(v) for k, v in outputs.items()
+        losses = {k: v.item() if hasattr(v, 'item') else float(v)
+                  for k, v in outputs.items()
                   if k.startswith('loss') and (self.keys is None
                                                or k in self.keys)}
         self.history.append((runner.iter + 1, losses))

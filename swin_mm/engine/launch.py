@@ -1,5 +1,6 @@
 """What tools/train.py and tools/test.py share: config loading for either
 toolkit, CPU-only distributed set-up, data path checks, the runner."""
+import argparse
 import json
 import os
 import os.path as osp
@@ -7,9 +8,29 @@ from typing import Iterable, Optional
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 TOOLKITS = ('mmdet', 'mmseg')
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The options tools/train.py and tools/test.py share."""
+    parser.add_argument('--work-dir', help='where logs and outputs go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, key=value')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def prepare_runner(cfg: Config, phases: Iterable[str]):
+    """Check the data of ``phases``, set up (CPU) distributed training, allow
+    mmengine checkpoints weights-only, and build the runner."""
+    from .safe_checkpoint import allow_mmengine_checkpoints
+    check_data_paths(cfg, phases)
+    setup_cpu_distributed(cfg)
+    allow_mmengine_checkpoints()
+    return build_runner(cfg)
 
 
 def load_config(path: str,

@@ -1,6 +1,7 @@
 """A small toy dataset and runners for the tools, in subprocesses."""
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ def small_run_options(root: Path, iters: int, det: bool = True) -> list:
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1',
+        'param_scheduler.0.end=3',  # short warm-up for a short run
     ]
     if det:
         ann = f'{data}annotations/instances_val.json'
@@ -46,10 +48,18 @@ def small_run_options(root: Path, iters: int, det: bool = True) -> list:
 
 def run_tool(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
     full_env = {**os.environ, 'OMP_NUM_THREADS': '2', **(env or {})}
-    out = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT,
+    runner = ['bash'] if str(args[0]).endswith('.sh') else [sys.executable]
+    out = subprocess.run([*runner, *map(str, args)], cwd=ROOT,
                          capture_output=True, text=True, env=full_env,
                          timeout=timeout)
     return out
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def logged_losses(text: str) -> list:
