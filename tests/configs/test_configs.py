@@ -97,27 +97,38 @@ def test_segmentation_recipe_is_the_published_one():
     assert cfg.model.backbone.drop_path_rate == 0.3
 
 
-SWAP = dict(_delete_=True, type='swin_mm.SwinTransformer',
-            arch=dict(embed_dims=32, depths=(2, 2, 2, 2),
-                      num_heads=(1, 2, 4, 8)))
+SWAP = """
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='swin_mm.SwinTransformer',
+        arch=dict(embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))),
+    {head})
+"""
 
 
-def test_backbone_swaps_into_stock_mmdet_mask_rcnn():
-    cfg = Config.fromfile('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py')
-    cfg.merge_from_dict(dict(model=dict(
-        backbone=SWAP, neck=dict(in_channels=[32, 64, 128, 256]))))
+def user_config(tmp_path, base: str, head: str) -> Config:
+    """A user's config as the README shows it: a toolkit's stock config
+    (``mmdet::``/``mmseg::`` work in _base_) with the backbone swapped."""
+    path = tmp_path / 'swapped.py'
+    path.write_text(f'_base_ = [{base!r}]\n' + SWAP.format(head=head))
+    return Config.fromfile(str(path))
+
+
+def test_backbone_swaps_into_stock_mmdet_mask_rcnn(tmp_path):
+    cfg = user_config(tmp_path, 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+                      'neck=dict(in_channels=[32, 64, 128, 256])')
     model = build_model(cfg).eval()
     with torch.no_grad():
         feats = model.extract_feat(torch.randn(1, 3, 96, 128))
     assert [f.shape[1] for f in feats] == [256] * 5  # FPN P2-P6
 
 
-def test_backbone_swaps_into_stock_mmseg_upernet():
-    cfg = Config.fromfile(
-        'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py')
-    cfg.merge_from_dict(dict(model=dict(
-        backbone=SWAP, decode_head=dict(in_channels=[32, 64, 128, 256]),
-        auxiliary_head=dict(in_channels=128))))
+def test_backbone_swaps_into_stock_mmseg_upernet(tmp_path):
+    cfg = user_config(
+        tmp_path, 'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py',
+        'decode_head=dict(in_channels=[32, 64, 128, 256]), '
+        'auxiliary_head=dict(in_channels=128)')
     model = build_model(cfg).eval()
     with torch.no_grad():
         logits = model._forward(torch.randn(1, 3, 64, 64))
