@@ -145,7 +145,7 @@ def to_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 
 
 def _tokens_to_grid(pos_embed: torch.Tensor) -> torch.Tensor:
-    """(1, L, C) absolute position embedding of a square grid -> (1, C, h, w)."""
+    """(1, L, C) position embedding of a square grid -> (1, C, h, w)."""
     _, L, C = pos_embed.shape
     side = int(round(L**0.5))
     if side * side != L:
@@ -173,7 +173,7 @@ def from_timm(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return out
 
 
-# torchvision ------------------------------------------------------------------
+# torchvision -----------------------------------------------------------------
 # features.0 = patch embedding (conv, permute, norm); features.{2i+1} = the
 # blocks of stage i; features.{2i} (i >= 1) = patch merging into stage i.
 _TORCHVISION_BLOCK_NAMES = [('.mlp.0.', '.mlp.fc1.'), ('.mlp.3.', '.mlp.fc2.')]
@@ -205,7 +205,7 @@ def from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return out
 
 
-# Detection ---------------------------------------------------------------------
+# Detection -------------------------------------------------------------------
 LAYOUTS = {
     'swin_mm': lambda sd: OrderedDict(sd),
     'openmmlab': from_openmmlab,

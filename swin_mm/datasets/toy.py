@@ -1,8 +1,9 @@
 """A seeded synthetic dataset for detection and segmentation smoke runs.
 
 Each image shows 1-4 lightly textured shapes (circle, square, triangle),
-each in a colour that contrasts with the image's blurred-noise background. Later shapes occlude earlier ones; every annotation
-describes what is visible:
+each in a colour that contrasts with the image's blurred-noise background.
+Later shapes occlude earlier ones; every annotation describes what is
+visible:
 
 - COCO instances (``annotations/instances_{split}.json``): tight bbox of the
   visible pixels, exact RLE of the visible mask, area, category.

@@ -27,9 +27,8 @@ def test_every_task_has_configs():
             'mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
             'mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
             'mask-rcnn_swin-s-p4-w7_fpn_ms-crop-3x_coco.py',
-            'cascade-mask-rcnn_swin-t-p4-w7_fpn_giou-4conv1f_ms-crop-3x_coco.py',
-            'cascade-mask-rcnn_swin-s-p4-w7_fpn_giou-4conv1f_ms-crop-3x_coco.py',
-            'cascade-mask-rcnn_swin-b-p4-w7_fpn_giou-4conv1f_ms-crop-3x_coco.py',
+            *(f'cascade-mask-rcnn_swin-{a}-p4-w7_fpn_giou-4conv1f_ms-crop-'
+              '3x_coco.py' for a in 'tsb'),
             'retinanet_swin-t-p4-w7_fpn_1x_coco.py',
             'upernet_swin-t-p4-w7_8xb2-160k_ade20k-512x512.py',
             'upernet_swin-s-p4-w7_8xb2-160k_ade20k-512x512.py',
@@ -116,7 +115,8 @@ def user_config(tmp_path, base: str, head: str) -> Config:
 
 
 def test_backbone_swaps_into_stock_mmdet_mask_rcnn(tmp_path):
-    cfg = user_config(tmp_path, 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
+    cfg = user_config(tmp_path,
+                      'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
                       'neck=dict(in_channels=[32, 64, 128, 256])')
     model = build_model(cfg).eval()
     with torch.no_grad():

@@ -1,5 +1,4 @@
 """tools/train.py, tools/test.py and the launchers, end to end on toy data."""
-import json
 import re
 
 import pytest
@@ -85,7 +84,7 @@ def test_two_process_torchrun_training_on_cpu(toy_root, tmp_path,
         '--cfg-options', *small_run_options(toy_root, 3),
         f'model.backbone.frozen_stages={frozen_stages}',
         env={'PYTHON': str(ROOT / '.venv/bin/python'),
-             'PORT': str(29511 + frozen_stages), 'OMP_NUM_THREADS': '1'})
+             'PORT': str(free_port()), 'OMP_NUM_THREADS': '1'})
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
     assert re.search(r'Distributed launcher: pytorch', log)
