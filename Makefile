@@ -24,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "[setup] torch 2.13.0 (CPU) and mmcv's build tools"
 	@$(PIP) --quiet torch==2.13.0 setuptools wheel ninja numpy
-	@echo "[setup] mmcv 2.1.0 with compiled ops: built from source, ~12 min on 2 cores the first time (pip's wheel cache makes later installs fast)"
+	@echo "[setup] mmcv 2.1.0 with compiled ops: built from source, about 15 min on 2 cores the first time (pip's wheel cache makes later installs fast)"
 	@# pip hides the compiler's output, so a heartbeat counts compiled objects.
 	@tmp=$(CURDIR)/$(VENV)/build-tmp; rm -rf $$tmp; mkdir -p $$tmp; \
 	TMPDIR=$$tmp MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) \
