@@ -28,9 +28,15 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from swin_mm.checkpoint import load_pretrained, pretrained_kwargs
 from swin_mm.registry import MODELS
 from ..layers.patch import HWShape, PatchEmbed, PatchMerging
-from ..layers.windows import (cyclic_shift, pad_to_window,
+from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
                               relative_position_index, shift_window_mask,
-                              window_partition, window_reverse, window_shift)
+                              window_partition, window_plan, window_reverse,
+                              window_shift)
+
+#: Bytes of the widest per-chunk intermediate in CPU inference (see
+#: ``SwinBlock.forward_in_chunks``): small enough for cache, and well under
+#: the 32 MiB above which glibc maps every allocation afresh.
+CHUNK_BYTES = 6 * 2**20
 
 
 class WindowMSA(BaseModule):
@@ -89,32 +95,107 @@ class WindowMSA(BaseModule):
             0, self.relative_position_index)  # N*N, heads
         return bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
 
+    def qkv_heads(self, windows: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Project (B*nW, N, C) windows to q, k, v of (B*nW, heads, N, d).
+
+        Split along channels, not stacked and permuted: in backward the
+        three gradients are then concatenated straight into the layout the
+        projection needs, with no extra copy.
+        """
+        Bw, N, C = windows.shape
+        heads = self.num_heads
+        return tuple(
+            part.view(Bw, N, heads, C // heads).transpose(1, 2)
+            for part in self.qkv(windows).split(C, dim=-1))  # Bw, heads, N, d
+
     def forward(self,
                 windows: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Attend within each window.
+        """Attend within each window: the explicit computation,
+        softmax(q k^T * scale + B + mask) v, as the paper writes it.
 
         Args:
-            windows: (B*nW, N, C) tokens, N = M*M, windows of one image
-                consecutive (as :func:`window_partition` orders them).
-            mask: (nW, N, N) additive SW-MSA mask, or None for W-MSA.
+            windows: (B*nW, N, C) tokens, N = M*M, the nW windows of each
+                image consecutive.
+            mask: (nW, N, N) additive SW-MSA mask of each window of an
+                image, or None for W-MSA.
 
         Returns:
             (B*nW, N, C).
         """
         Bw, N, C = windows.shape
         heads = self.num_heads
-        qkv = self.qkv(windows).view(Bw, N, 3, heads, C // heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each Bw, heads, N, d
+        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
         attn = (q * self.scale) @ k.transpose(-2, -1)  # Bw, heads, N, N
-        attn = attn + self.relative_position_bias().unsqueeze(0)
-        if mask is not None:
+        bias = self.relative_position_bias()  # heads, N, N
+        if mask is None:
+            attn = attn + bias
+        else:
             nW = mask.shape[0]
-            attn = attn.view(-1, nW, heads, N, N) + mask[None, :, None]
+            # B, nW, heads, N, N: bias and mask added in one pass.
+            attn = attn.view(-1, nW, heads, N, N) + (bias + mask[:, None])
             attn = attn.view(Bw, heads, N, N)
         attn = self.attn_drop(attn.softmax(dim=-1))
         x = (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
         return self.proj_drop(self.proj(x))
+
+    def bias_with_masks(self, group_masks: torch.Tensor) -> torch.Tensor:
+        """Relative position bias plus each of G shift masks (G, N, N):
+        (G, heads, N, N)."""
+        return self.relative_position_bias() + group_masks[:, None]
+
+    def forward_runs(self, windows: torch.Tensor, bias_masks: torch.Tensor,
+                     runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
+        """The same attention through PyTorch's fused kernel
+        (F.scaled_dot_product_attention: flash on CPU, memory-efficient on
+        CUDA), one call per run of windows that share a bias + mask.
+
+        Args:
+            windows: (B*nW, N, C).
+            bias_masks: (G, heads, N, N) from :meth:`bias_with_masks`.
+            runs: (first window, windows, group) covering all windows in
+                order (:attr:`WindowPlan.runs`).
+
+        Returns:
+            (B*nW, N, C).
+        """
+        Bw, N, C = windows.shape
+        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
+        masks = aligned_attn_mask(bias_masks.to(q.dtype))
+        dropout = self.attn_drop.p if self.training else 0.
+        x = torch.cat([
+            F.scaled_dot_product_attention(
+                q[first:first + count],
+                k[first:first + count],
+                v[first:first + count],
+                attn_mask=masks[group:group + 1],
+                dropout_p=dropout,
+                scale=self.scale).transpose(1, 2)  # count, N, heads, d
+            for first, count, group in runs
+        ])  # Bw, N, heads, d
+        x = x.reshape(Bw, N, C)  # Bw, N, heads*d
+        return self.proj_drop(self.proj(x))
+
+    def needs_explicit_attention(self, device: torch.device) -> bool:
+        """Whether the bias needs a gradient on a device whose fused kernel
+        cannot give one (the CPU); then :meth:`forward` is the fastest."""
+        return (torch.is_grad_enabled() and device.type != 'cuda'
+                and self.relative_position_bias_table.requires_grad)
+
+
+def aligned_attn_mask(mask: torch.Tensor) -> torch.Tensor:
+    """On CUDA, give the mask a row stride that is a multiple of 8.
+
+    The memory-efficient SDPA kernel (the one that takes a float bias and
+    its gradient) needs aligned bias rows; N = 49 is not, so the mask is
+    stored padded and sliced back to N columns. No-op elsewhere.
+    """
+    N = mask.shape[-1]
+    pad = -N % 8
+    if not mask.is_cuda or pad == 0:
+        return mask
+    return F.pad(mask, (0, pad))[..., :N]  # ..., N, N with row stride N+pad
 
 
 class Mlp(BaseModule):
@@ -146,6 +227,10 @@ class SwinBlock(BaseModule):
         num_heads: Attention heads.
         window_size: M.
         shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
+        fused: Run windows through one precomputed gather and fused
+            attention (:meth:`fused_shifted_window_attention`); False runs
+            the reference steps (:meth:`shifted_window_attention`). Both
+            compute the same function.
         always_shift: Shift even along dimensions that fit in one window
             (MMDetection's behaviour); by default such dimensions are not
             shifted (the official classifier's rule).
@@ -158,6 +243,7 @@ class SwinBlock(BaseModule):
                  num_heads: int,
                  window_size: int = 7,
                  shift: bool = False,
+                 fused: bool = True,
                  always_shift: bool = False,
                  mlp_ratio: float = 4.,
                  qkv_bias: bool = True,
@@ -171,6 +257,7 @@ class SwinBlock(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.window_size = window_size
         self.shift_size = window_size // 2 if shift else 0
+        self.fused = fused
         self.always_shift = always_shift
 
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
@@ -191,9 +278,16 @@ class SwinBlock(BaseModule):
             act_cfg=act_cfg,
             drop_rate=drop_rate)
 
+    def window_shift(self, padded_hw: HWShape) -> Tuple[int, int]:
+        """This block's (row, column) cyclic shift on a padded map."""
+        if not self.shift_size:
+            return 0, 0
+        return window_shift(padded_hw, self.window_size, self.shift_size,
+                            self.always_shift)
+
     def shifted_window_attention(self, x: torch.Tensor,
                                  hw_shape: HWShape) -> torch.Tensor:
-        """W-MSA or SW-MSA on a (B, H*W, C) map of any size.
+        """W-MSA or SW-MSA on a (B, H*W, C) map of any size, step by step.
 
         Pad to window multiples, cyclic shift by (-s, -s), partition, attend
         (with the region mask if shifted), reverse, shift back, crop.
@@ -204,10 +298,7 @@ class SwinBlock(BaseModule):
         x = pad_to_window(x.view(B, H, W, C), M)  # B, Hp, Wp, C
         Hp, Wp = x.shape[1], x.shape[2]
 
-        shift, mask = (0, 0), None
-        if self.shift_size:
-            shift = window_shift((Hp, Wp), M, self.shift_size,
-                                 self.always_shift)
+        shift, mask = self.window_shift((Hp, Wp)), None
         if shift != (0, 0):
             mask = shift_window_mask((Hp, Wp), M, shift, x.device)
             x = cyclic_shift(x, (-shift[0], -shift[1]))
@@ -218,10 +309,92 @@ class SwinBlock(BaseModule):
         x = cyclic_shift(x, shift)
         return x[:, :H, :W].reshape(B, H * W, C)  # B, L, C
 
+    def window_plan(self, batch: int, hw_shape: HWShape,
+                    device: torch.device) -> WindowPlan:
+        """Gather / scatter indices and mask groups of this block's windows.
+        """
+        M = self.window_size
+        padded_hw = tuple(-(-size // M) * M for size in hw_shape)
+        return window_plan(batch, hw_shape, M, self.window_shift(padded_hw),
+                           device)
+
+    def fused_shifted_window_attention(self, x: torch.Tensor,
+                                       hw_shape: HWShape) -> torch.Tensor:
+        """The same W-MSA / SW-MSA with pad + shift + partition done as one
+        row gather and reverse + shift back + crop as one more
+        (:func:`window_plan`), and attention through the fused kernel where
+        it applies.
+        """
+        B, L, C = x.shape
+        plan = self.window_plan(B, hw_shape, x.device)
+        rows = x.reshape(B * L, C)  # B*L, C
+        if plan.zero_row:
+            rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
+        windows = rows.index_select(0, plan.gather_index)  # B*nW*N, C
+        windows = windows.view(-1, self.window_size**2, C)  # B*nW, N, C
+        if self.attn.needs_explicit_attention(x.device):
+            windows = self.attn(windows, plan.window_masks)
+        else:
+            windows = self.attn.forward_runs(
+                windows, self.attn.bias_with_masks(plan.group_masks),
+                plan.runs)  # B*nW, N, C
+        x = windows.view(-1, C).index_select(0, plan.scatter_index)
+        return x.view(B, L, C)  # B, L, C
+
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
-        x = x + self.drop_path(
-            self.shifted_window_attention(self.norm1(x), hw_shape))
+        if self.fused and x.device.type == 'cpu' and not self.training \
+                and not torch.is_grad_enabled():
+            return self.forward_in_chunks(x, hw_shape)
+        attention = (self.fused_shifted_window_attention
+                     if self.fused else self.shifted_window_attention)
+        x = x + self.drop_path(attention(self.norm1(x), hw_shape))
         return x + self.drop_path(self.mlp(self.norm2(x)))
+
+    def forward_in_chunks(self, x: torch.Tensor,
+                          hw_shape: HWShape) -> torch.Tensor:
+        """CPU inference: the same block, a few thousand tokens at a time.
+
+        Each chunk's q, k, v and MLP hidden activations fit in cache and
+        their memory is reused, where whole-map intermediates of tens of MiB
+        would be mapped and paged in afresh on every call. Attention output
+        is added straight into the residual stream at each token's row, so
+        window reverse, shift back, crop and the residual add are one
+        ``index_add_``. Eval mode without autograd only (no drop path, no
+        dropout, nothing saved for backward).
+        """
+        B, L, C = x.shape
+        N = self.window_size**2
+        plan = self.window_plan(B, hw_shape, x.device)
+        rows = self.norm1(x).view(B * L, C)  # B*L, C
+        if plan.zero_row:
+            rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
+        # Row 0 of the output collects (and drops) what padding slots get.
+        out = F.pad(x.reshape(B * L, C), (0, 0, 1, 0))  # 1 + B*L, C
+        out_index = plan.gather_index + (0 if plan.zero_row else 1)
+        bias_masks = self.attn.bias_with_masks(plan.group_masks)
+
+        chunk = max(1, self.chunk_tokens // N)  # windows per chunk
+        num_windows = plan.gather_index.numel() // N
+        for start in range(0, num_windows, chunk):
+            stop = min(start + chunk, num_windows)
+            slots = slice(start * N, stop * N)
+            windows = rows.index_select(0, plan.gather_index[slots])
+            windows = self.attn.forward_runs(
+                windows.view(-1, N, C), bias_masks,
+                plan.runs_within(start, stop))  # stop - start, N, C
+            out.index_add_(0, out_index[slots], windows.view(-1, C))
+
+        x = out[1:]  # B*L, C
+        for part in x.split(self.chunk_tokens):
+            part.add_(self.mlp(self.norm2(part)))
+        return x.view(B, L, C)
+
+    @property
+    def chunk_tokens(self) -> int:
+        """Tokens per chunk in :meth:`forward_in_chunks`: the widest
+        intermediate (the MLP hidden layer) stays near CHUNK_BYTES."""
+        hidden = self.mlp.fc1.out_features
+        return max(self.window_size**2, CHUNK_BYTES // (4 * hidden))
 
 
 class SwinStage(BaseModule):
@@ -311,6 +484,10 @@ class SwinTransformer(BaseModule):
             even where a stage's map fits in one window. Default False follows
             the official classifier (no shift along such a dimension), which
             ImageNet checkpoints were trained with.
+        fused_attention: Windows by one precomputed gather and attention
+            by PyTorch's fused kernels (the fast path). False runs the
+            reference steps (pad, roll, partition, explicit softmax); both
+            compute the same features.
         act_cfg, norm_cfg: Activation and norm configs.
         with_cp: Per-block gradient checkpointing (same results, less memory).
         frozen_stages: -1 trains everything; 0 freezes patch embedding (and
@@ -354,6 +531,7 @@ class SwinTransformer(BaseModule):
                  drop_path_rate: float = 0.1,
                  use_abs_pos_embed: bool = False,
                  always_shift: bool = False,
+                 fused_attention: bool = True,
                  act_cfg: dict = dict(type='GELU'),
                  norm_cfg: dict = dict(type='LN'),
                  with_cp: bool = False,
@@ -440,6 +618,7 @@ class SwinTransformer(BaseModule):
                     with_cp=with_cp,
                     window_size=window_size,
                     always_shift=always_shift,
+                    fused=fused_attention,
                     mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias,
                     qk_scale=qk_scale,

@@ -2,12 +2,12 @@
 from .patch import PatchEmbed, PatchMerging
 from .windows import (SHIFT_MASK_VALUE, cyclic_shift, pad_to_window,
                       relative_position_index, shift_window_mask,
-                      shift_window_regions, window_partition, window_reverse,
-                      window_shift)
+                      shift_window_regions, window_partition, window_plan,
+                      window_reverse, window_shift)
 
 __all__ = [
     'PatchEmbed', 'PatchMerging', 'SHIFT_MASK_VALUE', 'cyclic_shift',
     'pad_to_window', 'relative_position_index', 'shift_window_mask',
-    'shift_window_regions', 'window_partition', 'window_reverse',
-    'window_shift'
+    'shift_window_regions', 'window_partition', 'window_plan',
+    'window_reverse', 'window_shift'
 ]

@@ -1,0 +1,280 @@
+"""swin_mm's Swin against MMDetection's, in one process, runs interleaved.
+
+Both backbones get identical weights (MMDetection's, randomized and copied
+into swin_mm through the OpenMMLab checkpoint layout). swin_mm runs with
+``always_shift=True``, the option that computes exactly what MMDetection
+computes, so every case also reports the largest output difference.
+
+Each case times ``rounds`` rounds; a round runs MMDetection's model, then
+swin_mm's, then one dense 2048^3 matmul (the machine's reference rate at
+that moment), so drift on a shared machine hits all three alike. Medians are
+reported. Peak memory is measured in one extra run of each model: on CUDA by
+the allocator's peak, on CPU by the process's peak resident set (VmHWM, reset
+through /proc/self/clear_refs) above the resident set before the run.
+"""
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from swin_mm.checkpoint import from_openmmlab
+from swin_mm.models import SwinTransformer
+from .complexity import count_macs
+
+MATMUL_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: an arch, a mode and a batch of images."""
+    arch: str
+    mode: str  # 'infer' or 'train'
+    size: Tuple[int, int]
+    batch: int
+
+
+@dataclass
+class Result:
+    """Measured figures of one :class:`Case`."""
+    case: Case
+    seconds: Dict[str, float]  # median per model: 'mmdet', 'swin_mm'
+    matmul_gflops: float  # median dense matmul rate during the case
+    model_gflop: float  # GFLOP of one step of one model (same for both)
+    max_abs_diff: float
+    peak_mib: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """swin_mm's speed-up over MMDetection (>1: swin_mm is faster)."""
+        return self.seconds['mmdet'] / self.seconds['swin_mm']
+
+    def images_per_second(self, model: str) -> float:
+        return self.case.batch / self.seconds[model]
+
+    def gflops(self, model: str) -> float:
+        return self.model_gflop / self.seconds[model]
+
+
+def parse_case_size(text: str) -> Tuple[Tuple[int, int], int]:
+    """'800x1344x1' -> ((800, 1344), 1); 'HxW' alone means batch 1."""
+    parts = text.lower().split('x')
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3) or min(numbers) < 1:
+        raise ValueError(
+            f'expected HxW or HxWxBATCH with positive integers, got {text!r}')
+    return (numbers[0], numbers[1]), numbers[2] if len(numbers) == 3 else 1
+
+
+def _randomize(model: nn.Module, seed: int = 0) -> None:
+    """Weights away from init so that every parameter affects the output."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=gen)
+            if 'norm' in name and name.endswith('weight'):
+                param.copy_(1 + 0.2 * noise)
+            else:
+                param.copy_(0.05 * noise)
+
+
+def build_pair(arch: str, device: str = 'cpu',
+               **kwargs) -> Tuple[nn.Module, nn.Module]:
+    """MMDetection's SwinTransformer and swin_mm's with the same weights.
+
+    ``kwargs`` go to both (e.g. ``with_cp``); drop path is off so that
+    training outputs can be compared too.
+    """
+    from mmdet.models.backbones import SwinTransformer as MMDetSwin
+    preset = SwinTransformer.arch_zoo[arch]
+    theirs = MMDetSwin(
+        embed_dims=preset['embed_dims'],
+        depths=preset['depths'],
+        num_heads=preset['num_heads'],
+        drop_path_rate=0.,
+        **kwargs)
+    _randomize(theirs)
+    ours = SwinTransformer(
+        arch, drop_path_rate=0., always_shift=True, **kwargs)
+    ours.load_state_dict(from_openmmlab(theirs.state_dict()), strict=True)
+    return theirs.to(device), ours.to(device)
+
+
+def _sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def make_step(model: nn.Module, mode: str,
+              x: torch.Tensor) -> Callable[[], Sequence[torch.Tensor]]:
+    """One inference forward, or one training step (forward + backward)."""
+    if mode == 'infer':
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                return model(x)
+    elif mode == 'train':
+        model.train()
+
+        def step():
+            model.zero_grad(set_to_none=True)
+            outs = model(x)
+            sum(out.float().mean() for out in outs).backward()
+            return [out.detach() for out in outs]
+    else:
+        raise ValueError(f"mode must be 'infer' or 'train', got {mode!r}")
+    return step
+
+
+def matmul_step(device: str) -> Tuple[Callable[[], None], float]:
+    """A dense fp32 MATMUL_SIZE^3 product and its GFLOP."""
+    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
+    return (lambda: torch.mm(a, b)), 2 * MATMUL_SIZE**3 / 1e9
+
+
+def _resident_kib() -> Tuple[int, int]:
+    """(current, peak) resident set of this process in KiB (Linux)."""
+    values = {}
+    with open('/proc/self/status') as status:
+        for line in status:
+            key, _, rest = line.partition(':')
+            if key in ('VmRSS', 'VmHWM'):
+                values[key] = int(rest.split()[0])
+    return values['VmRSS'], values['VmHWM']
+
+
+def peak_memory_mib(step: Callable[[], object], device: str) -> float:
+    """Peak memory of one call of ``step`` above what was held before."""
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    with open('/proc/self/clear_refs', 'w') as refs:
+        refs.write('5')  # reset the peak resident set (VmHWM)
+    before, _ = _resident_kib()
+    step()
+    _, peak = _resident_kib()
+    return (peak - before) / 2**10
+
+
+def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
+             device: str = 'cpu', measure_memory: bool = True) -> Result:
+    """Time ``case`` for both models, rounds interleaved (see module doc)."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(case.batch, 3, *case.size, generator=gen).to(device)
+    steps = {name: make_step(model, case.mode, x)
+             for name, model in models.items()}
+    outputs = {name: step() for name, step in steps.items()}  # warm-up
+    max_diff = max((a.float() - b.float()).abs().max().item()
+                   for a, b in zip(outputs['mmdet'], outputs['swin_mm']))
+    del outputs
+    matmul, matmul_gflop = matmul_step(device)
+    matmul()
+
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    rates = []
+    for _ in range(rounds):
+        for name, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+        _sync(device)
+        start = time.perf_counter()
+        matmul()
+        _sync(device)
+        rates.append(matmul_gflop / (time.perf_counter() - start))
+
+    macs = sum(count_macs(models['swin_mm'], case.size).values())
+    # A training step costs about three forwards (backward: two products
+    # per forward product).
+    gflop = 2 * macs * case.batch * (3 if case.mode == 'train' else 1) / 1e9
+    result = Result(
+        case=case,
+        seconds={name: statistics.median(t) for name, t in times.items()},
+        matmul_gflops=statistics.median(rates),
+        model_gflop=gflop,
+        max_abs_diff=max_diff)
+    if measure_memory:
+        result.peak_mib = {
+            name: peak_memory_mib(step, device)
+            for name, step in steps.items()
+        }
+    return result
+
+
+def saved_activation_mib(model: nn.Module, x: torch.Tensor) -> float:
+    """MiB of tensors saved for backward by one training forward.
+
+    Counted with ``torch.autograd.graph.saved_tensors_hooks``; parameters
+    are excluded and tensors sharing storage are counted once.
+    """
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: Dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        outs = model(x)
+    del outs
+    return sum(saved.values()) / 2**20
+
+
+def format_results(results: Sequence[Result],
+                   markdown: bool = False) -> str:
+    """A table with one row per case."""
+    header = ['arch', 'mode', 'input', 'mmdet img/s', 'swin_mm img/s',
+              'speed-up', 'max|diff|', 'peak MiB mmdet', 'peak MiB swin_mm',
+              'swin_mm GFLOP/s', '% of matmul']
+    rows = []
+    for r in results:
+        c = r.case
+        rows.append([
+            c.arch, c.mode, f'{c.batch}x{c.size[0]}x{c.size[1]}',
+            f"{r.images_per_second('mmdet'):.2f}",
+            f"{r.images_per_second('swin_mm'):.2f}", f'{r.ratio:.2f}x',
+            f'{r.max_abs_diff:.1e}',
+            f"{r.peak_mib.get('mmdet', float('nan')):.0f}",
+            f"{r.peak_mib.get('swin_mm', float('nan')):.0f}",
+            f"{r.gflops('swin_mm'):.0f}",
+            f"{100 * r.gflops('swin_mm') / r.matmul_gflops:.0f}%"
+        ])
+    if markdown:
+        lines = ['| ' + ' | '.join(header) + ' |',
+                 '|' + '---|' * len(header)]
+        lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+        return '\n'.join(lines)
+    widths = [max(len(str(v)) for v in col) for col in zip(header, *rows)]
+    return '\n'.join('  '.join(str(v).rjust(w) for v, w in zip(row, widths))
+                     for row in [header] + rows)
+
+
+def describe_machine(device: str, matmul_gflops: Optional[float]) -> str:
+    """One line: device, threads, torch version, measured matmul rate."""
+    if device.startswith('cuda'):
+        where = torch.cuda.get_device_name(torch.device(device))
+    else:
+        import platform
+        where = f'CPU {platform.processor() or platform.machine()}'
+    line = (f'{where}, {torch.get_num_threads()} threads, '
+            f'torch {torch.__version__}')
+    if matmul_gflops is not None:
+        line += (f', fp32 {MATMUL_SIZE}^3 matmul {matmul_gflops:.0f} GFLOP/s'
+                 ' (median over all rounds)')
+    return line

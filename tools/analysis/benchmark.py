@@ -1,0 +1,110 @@
+"""Benchmark swin_mm's Swin against MMDetection's SwinTransformer.
+
+Same weights, one process, rounds interleaved (see
+``swin_mm/analysis/benchmark.py``). Prints images per second of both, the
+speed-up, the largest output difference, peak memory and the achieved
+GFLOP/s as a share of a dense matmul measured in the same rounds.
+
+    python tools/analysis/benchmark.py                      # T, S, B
+    python tools/analysis/benchmark.py --archs tiny --infer 224x224x8 \\
+        --train 512x512x2 --rounds 7 --cp-memory
+"""
+import argparse
+import statistics
+import sys
+
+import torch
+
+from swin_mm.analysis.benchmark import (Case, build_pair, describe_machine,
+                                        format_results, parse_case_size,
+                                        run_case, saved_activation_mib)
+from swin_mm.models import SwinTransformer
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser.add_argument('--archs', nargs='+', default=['tiny', 'small', 'base'],
+                        choices=sorted(SwinTransformer.arch_zoo))
+    parser.add_argument('--infer', nargs='*', default=['224x224x8',
+                                                       '800x1344x1'],
+                        metavar='HxWxB', help='inference cases')
+    parser.add_argument('--train', nargs='*', default=['512x512x2'],
+                        metavar='HxWxB', help='training-step cases')
+    parser.add_argument('--rounds', type=int, default=5,
+                        help='timed rounds per case (median reported)')
+    parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    parser.add_argument('--threads', type=int,
+                        help='torch threads (default: torch default)')
+    parser.add_argument('--no-memory', action='store_true',
+                        help='skip the peak-memory runs')
+    parser.add_argument('--cp-memory', action='store_true',
+                        help='also count activations saved for backward with '
+                        'and without with_cp at each --train size')
+    parser.add_argument('--markdown', action='store_true',
+                        help='print markdown tables (for the README)')
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f'--rounds must be >= 1, got {args.rounds}')
+    try:
+        args.infer = [parse_case_size(s) for s in args.infer]
+        args.train = [parse_case_size(s) for s in args.train]
+    except ValueError as err:
+        parser.error(str(err))
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda asked for, but CUDA is not available')
+    return args
+
+
+def cp_memory_table(args: argparse.Namespace) -> str:
+    lines = ['arch  input  model  saved MiB (with_cp=False)  '
+             'saved MiB (with_cp=True)  ratio']
+    for arch in args.archs:
+        for size, batch in args.train:
+            x = torch.randn(batch, 3, *size, device=args.device)
+            for name in ('mmdet', 'swin_mm'):
+                saved = []
+                for with_cp in (False, True):
+                    models = build_pair(arch, args.device, with_cp=with_cp)
+                    model = models[0 if name == 'mmdet' else 1]
+                    saved.append(saved_activation_mib(model, x))
+                lines.append(
+                    f'{arch}  {batch}x{size[0]}x{size[1]}  {name}  '
+                    f'{saved[0]:.0f}  {saved[1]:.0f}  '
+                    f'1/{saved[0] / saved[1]:.1f}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    results = []
+    for arch in args.archs:
+        theirs, ours = build_pair(arch, args.device)
+        models = {'mmdet': theirs, 'swin_mm': ours}
+        cases = ([Case(arch, 'infer', s, b) for s, b in args.infer] +
+                 [Case(arch, 'train', s, b) for s, b in args.train])
+        for case in cases:
+            result = run_case(case, models, args.rounds, args.device,
+                              measure_memory=not args.no_memory)
+            results.append(result)
+            print(f'done: {arch} {case.mode} {case.batch}x{case.size[0]}x'
+                  f'{case.size[1]}: {result.ratio:.2f}x', flush=True)
+    rate = statistics.median(r.matmul_gflops for r in results) \
+        if results else None
+    print()
+    print(describe_machine(args.device, rate))
+    print(format_results(results, markdown=args.markdown))
+    if args.cp_memory:
+        print()
+        print('Activations saved for backward (parameters excluded):')
+        print(cp_memory_table(args))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
