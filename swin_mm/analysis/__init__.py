@@ -1,8 +1,8 @@
 """Analysis of the Swin backbones: complexity counts and benchmarks."""
-from .complexity import (block_macs, count_macs, msa_macs, patch_merging_macs,
-                         window_msa_macs)
+from .complexity import (block_macs, count_macs, count_macs_by_kind, msa_macs,
+                         patch_merging_macs, window_msa_macs)
 
 __all__ = [
-    'block_macs', 'count_macs', 'msa_macs', 'patch_merging_macs',
-    'window_msa_macs'
+    'block_macs', 'count_macs', 'count_macs_by_kind', 'msa_macs',
+    'patch_merging_macs', 'window_msa_macs'
 ]

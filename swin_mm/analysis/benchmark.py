@@ -8,11 +8,16 @@ computes, so every case also reports the largest output difference.
 Each case times ``rounds`` rounds; a round runs MMDetection's model, then
 swin_mm's, then one dense 2048^3 matmul (the machine's reference rate at
 that moment), so drift on a shared machine hits all three alike. Medians are
-reported. Peak memory is measured in one extra run of each model: on CUDA by
-the allocator's peak, on CPU by the process's peak resident set (VmHWM, reset
-through /proc/self/clear_refs) above the resident set before the run.
+reported. Peak memory is measured for each model in a fresh process, over
+its first step: on CUDA the allocator's peak, on CPU the process's peak
+resident set (VmHWM, reset through /proc/self/clear_refs) above the resident
+set before the step (a fresh process, so memory the allocator kept from
+earlier runs cannot hide it).
 """
+import json
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -22,7 +27,7 @@ import torch.nn as nn
 
 from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
-from .complexity import count_macs
+from .complexity import count_macs_by_kind
 
 MATMUL_SIZE = 2048
 
@@ -43,6 +48,7 @@ class Result:
     seconds: Dict[str, float]  # median per model: 'mmdet', 'swin_mm'
     matmul_gflops: float  # median dense matmul rate during the case
     model_gflop: float  # GFLOP of one step of one model (same for both)
+    dense_gflop: float  # the part of it in linear layers and the embedding
     max_abs_diff: float
     peak_mib: Dict[str, float] = field(default_factory=dict)
 
@@ -50,6 +56,12 @@ class Result:
     def ratio(self) -> float:
         """swin_mm's speed-up over MMDetection (>1: swin_mm is faster)."""
         return self.seconds['mmdet'] / self.seconds['swin_mm']
+
+    @property
+    def dense_bound(self) -> float:
+        """The largest speed-up over MMDetection possible if everything but
+        the dense products took no time and they ran at the matmul rate."""
+        return self.seconds['mmdet'] / (self.dense_gflop / self.matmul_gflops)
 
     def images_per_second(self, model: str) -> float:
         return self.case.batch / self.seconds[model]
@@ -167,6 +179,21 @@ def peak_memory_mib(step: Callable[[], object], device: str) -> float:
     return (peak - before) / 2**10
 
 
+def peak_memory_in_fresh_process(case: Case, model: str,
+                                 device: str = 'cpu') -> float:
+    """:func:`peak_memory_mib` of one step of ``model`` ('mmdet' or
+    'swin_mm') on ``case``, in a new Python process."""
+    spec = json.dumps(dict(arch=case.arch, mode=case.mode, size=case.size,
+                           batch=case.batch, model=model, device=device))
+    proc = subprocess.run(
+        [sys.executable, '-m', 'swin_mm.analysis.benchmark', spec],
+        capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f'peak-memory run failed for {spec}:\n'
+                           f'{proc.stderr[-2000:]}')
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
 def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
              device: str = 'cpu', measure_memory: bool = True) -> Result:
     """Time ``case`` for both models, rounds interleaved (see module doc)."""
@@ -196,20 +223,21 @@ def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
         _sync(device)
         rates.append(matmul_gflop / (time.perf_counter() - start))
 
-    macs = sum(count_macs(models['swin_mm'], case.size).values())
+    macs = count_macs_by_kind(models['swin_mm'], case.size)
     # A training step costs about three forwards (backward: two products
     # per forward product).
-    gflop = 2 * macs * case.batch * (3 if case.mode == 'train' else 1) / 1e9
+    to_gflop = 2 * case.batch * (3 if case.mode == 'train' else 1) / 1e9
     result = Result(
         case=case,
         seconds={name: statistics.median(t) for name, t in times.items()},
         matmul_gflops=statistics.median(rates),
-        model_gflop=gflop,
+        model_gflop=sum(macs.values()) * to_gflop,
+        dense_gflop=macs['dense'] * to_gflop,
         max_abs_diff=max_diff)
     if measure_memory:
         result.peak_mib = {
-            name: peak_memory_mib(step, device)
-            for name, step in steps.items()
+            name: peak_memory_in_fresh_process(case, name, device)
+            for name in steps
         }
     return result
 
@@ -240,8 +268,8 @@ def format_results(results: Sequence[Result],
                    markdown: bool = False) -> str:
     """A table with one row per case."""
     header = ['arch', 'mode', 'input', 'mmdet img/s', 'swin_mm img/s',
-              'speed-up', 'max|diff|', 'peak MiB mmdet', 'peak MiB swin_mm',
-              'swin_mm GFLOP/s', '% of matmul']
+              'speed-up', 'bound', 'max|diff|', 'peak MiB mmdet',
+              'peak MiB swin_mm', 'swin_mm GFLOP/s', '% of matmul']
     rows = []
     for r in results:
         c = r.case
@@ -249,6 +277,7 @@ def format_results(results: Sequence[Result],
             c.arch, c.mode, f'{c.batch}x{c.size[0]}x{c.size[1]}',
             f"{r.images_per_second('mmdet'):.2f}",
             f"{r.images_per_second('swin_mm'):.2f}", f'{r.ratio:.2f}x',
+            f'{r.dense_bound:.2f}x',
             f'{r.max_abs_diff:.1e}',
             f"{r.peak_mib.get('mmdet', float('nan')):.0f}",
             f"{r.peak_mib.get('swin_mm', float('nan')):.0f}",
@@ -265,6 +294,16 @@ def format_results(results: Sequence[Result],
                      for row in [header] + rows)
 
 
+LEGEND = (
+    'speed-up: swin_mm img/s / mmdet img/s (medians, same rounds). '
+    'bound: the speed-up swin_mm would reach if everything but its dense '
+    'products (linear layers, patch-embedding conv) took no time and those '
+    'ran at the measured matmul rate. max|diff|: largest output difference '
+    '(fp32). peak MiB: peak memory of one step above what was held before '
+    '(fresh process). GFLOP/s: counted multiply-adds x 2 (x 3 for a '
+    'training step) per second; % of the dense fp32 matmul rate.')
+
+
 def describe_machine(device: str, matmul_gflops: Optional[float]) -> str:
     """One line: device, threads, torch version, measured matmul rate."""
     if device.startswith('cuda'):
@@ -278,3 +317,20 @@ def describe_machine(device: str, matmul_gflops: Optional[float]) -> str:
         line += (f', fp32 {MATMUL_SIZE}^3 matmul {matmul_gflops:.0f} GFLOP/s'
                  ' (median over all rounds)')
     return line
+
+
+def _peak_memory_main(spec: str) -> None:
+    """Entry of :func:`peak_memory_in_fresh_process`: prints MiB."""
+    args = json.loads(spec)
+    case = Case(args['arch'], args['mode'], tuple(args['size']),
+                args['batch'])
+    theirs, ours = build_pair(case.arch, args['device'])
+    model = theirs if args['model'] == 'mmdet' else ours
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(case.batch, 3, *case.size,
+                    generator=gen).to(args['device'])
+    print(peak_memory_mib(make_step(model, case.mode, x), args['device']))
+
+
+if __name__ == '__main__':
+    _peak_memory_main(sys.argv[1])

@@ -58,12 +58,41 @@ def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
 
 
 def patch_merging_macs(merging: nn.Module,
-                       hw_shape: HWShape) -> Tuple[int, HWShape]:
+                       hw_shape: HWShape) -> Tuple[Dict[str, int], HWShape]:
     """Multiply-adds of patch merging and the (H, W) it produces."""
     h, w = math.ceil(hw_shape[0] / 2), math.ceil(hw_shape[1] / 2)
     in_c, out_c = merging.reduction.in_features, merging.reduction.out_features
     norm = h * w * in_c if merging.norm is not None else 0
-    return norm + h * w * in_c * out_c, (h, w)
+    return OrderedDict(norm=norm, reduction=h * w * in_c * out_c), (h, w)
+
+
+#: Which kind of work each counted part is.
+KIND = dict(norm='norm', qkv='dense', proj='dense', mlp='dense',
+            reduction='dense', embed='dense', attention='attention')
+
+
+def _walk(model: nn.Module, input_hw: HWShape):
+    """(part name, {kind of work: macs}) for every part of the backbone."""
+    embed = model.patch_embed
+    P = embed.patch_size
+    h, w = math.ceil(input_hw[0] / P), math.ceil(input_hw[1] / P)
+    C = embed.proj.out_channels
+    yield 'patch_embed', OrderedDict(
+        embed=h * w * C * embed.proj.in_channels * P * P,
+        norm=h * w * C if embed.norm is not None else 0)
+    out_norms = 0
+    for i, stage in enumerate(model.stages):
+        if stage.downsample is not None:
+            merging, (h, w) = patch_merging_macs(stage.downsample, (h, w))
+            yield f'stage{i + 1}.merging', merging
+        blocks: Dict[str, int] = OrderedDict()
+        for block in stage.blocks:
+            for key, value in block_macs(block, (h, w)).items():
+                blocks[key] = blocks.get(key, 0) + value
+        yield f'stage{i + 1}.blocks', blocks
+        if i in model.out_indices:
+            out_norms += h * w * stage.blocks[0].attn.embed_dims
+    yield 'out_norms', OrderedDict(norm=out_norms)
 
 
 def count_macs(model: nn.Module,
@@ -74,22 +103,17 @@ def count_macs(model: nn.Module,
         Ordered parts: ``patch_embed``, then per stage ``stage{i}.merging``
         and ``stage{i}.blocks``, then ``out_norms``; sum them for the total.
     """
-    embed = model.patch_embed
-    P = embed.patch_size
-    h, w = math.ceil(input_hw[0] / P), math.ceil(input_hw[1] / P)
-    C = embed.proj.out_channels
-    parts = OrderedDict()
-    parts['patch_embed'] = h * w * C * (embed.proj.in_channels * P * P +
-                                        (1 if embed.norm is not None else 0))
-    out_norms = 0
-    for i, stage in enumerate(model.stages):
-        if stage.downsample is not None:
-            parts[f'stage{i + 1}.merging'], (h, w) = patch_merging_macs(
-                stage.downsample, (h, w))
-        parts[f'stage{i + 1}.blocks'] = sum(
-            sum(block_macs(block, (h, w)).values())
-            for block in stage.blocks)
-        if i in model.out_indices:
-            out_norms += h * w * stage.blocks[0].attn.embed_dims
-    parts['out_norms'] = out_norms
-    return parts
+    return OrderedDict((name, sum(macs.values()))
+                       for name, macs in _walk(model, input_hw))
+
+
+def count_macs_by_kind(model: nn.Module,
+                       input_hw: HWShape) -> Dict[str, int]:
+    """The same total split by kind of work: ``dense`` (linear layers and
+    the patch-embedding conv: matrix products with weights), ``attention``
+    (q k^T and attn v) and ``norm``."""
+    kinds = {'dense': 0, 'attention': 0, 'norm': 0}
+    for _, macs in _walk(model, input_hw):
+        for key, value in macs.items():
+            kinds[KIND[key]] += value
+    return kinds

@@ -15,9 +15,10 @@ import sys
 
 import torch
 
-from swin_mm.analysis.benchmark import (Case, build_pair, describe_machine,
-                                        format_results, parse_case_size,
-                                        run_case, saved_activation_mib)
+from swin_mm.analysis.benchmark import (LEGEND, Case, build_pair,
+                                        describe_machine, format_results,
+                                        parse_case_size, run_case,
+                                        saved_activation_mib)
 from swin_mm.models import SwinTransformer
 
 
@@ -26,7 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
-    parser.add_argument('--archs', nargs='+', default=['tiny', 'small', 'base'],
+    parser.add_argument('--archs', nargs='+',
+                        default=['tiny', 'small', 'base'],
                         choices=sorted(SwinTransformer.arch_zoo))
     parser.add_argument('--infer', nargs='*', default=['224x224x8',
                                                        '800x1344x1'],
@@ -99,6 +101,7 @@ def main(argv=None) -> int:
     print()
     print(describe_machine(args.device, rate))
     print(format_results(results, markdown=args.markdown))
+    print(LEGEND)
     if args.cp_memory:
         print()
         print('Activations saved for backward (parameters excluded):')

@@ -191,11 +191,17 @@ def aligned_attn_mask(mask: torch.Tensor) -> torch.Tensor:
     its gradient) needs aligned bias rows; N = 49 is not, so the mask is
     stored padded and sliced back to N columns. No-op elsewhere.
     """
+    return _pad_rows(mask, 8) if mask.is_cuda else mask
+
+
+def _pad_rows(mask: torch.Tensor, multiple: int) -> torch.Tensor:
+    """The same values, rows stored with a stride that is a multiple of
+    ``multiple`` (the input itself when it already is)."""
     N = mask.shape[-1]
-    pad = -N % 8
-    if not mask.is_cuda or pad == 0:
+    pad = -N % multiple
+    if pad == 0:
         return mask
-    return F.pad(mask, (0, pad))[..., :N]  # ..., N, N with row stride N+pad
+    return F.pad(mask, (0, pad))[..., :N]  # ..., N, N; row stride N + pad
 
 
 class Mlp(BaseModule):
@@ -409,7 +415,8 @@ class SwinStage(BaseModule):
         downsample: Start with :class:`PatchMerging`.
         drop_path_rates: Stochastic depth per block.
         patch_norm: Norm inside patch merging.
-        with_cp: Gradient checkpointing per block.
+        with_cp: Gradient checkpointing of each block and of the patch
+            merging.
         block_cfg: Remaining :class:`SwinBlock` arguments.
     """
 
@@ -442,10 +449,16 @@ class SwinStage(BaseModule):
 
     def forward(self, x: torch.Tensor,
                 hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        checkpoint = self.with_cp and torch.is_grad_enabled()
         if self.downsample is not None:
-            x, hw_shape = self.downsample(x, hw_shape)
+            # Checkpointed too: it would otherwise keep its 4C-channel norm
+            # input and output, more than a block keeps.
+            x, hw_shape = (
+                cp.checkpoint(self.downsample, x, hw_shape,
+                              use_reentrant=False)
+                if checkpoint else self.downsample(x, hw_shape))
         for block in self.blocks:
-            if self.with_cp and torch.is_grad_enabled():
+            if checkpoint:
                 # Non-reentrant checkpointing restores the RNG state, so
                 # dropout/drop-path give identical results, and it works when
                 # the input does not require grad (frozen earlier stages).
@@ -489,7 +502,8 @@ class SwinTransformer(BaseModule):
             reference steps (pad, roll, partition, explicit softmax); both
             compute the same features.
         act_cfg, norm_cfg: Activation and norm configs.
-        with_cp: Per-block gradient checkpointing (same results, less memory).
+        with_cp: Gradient checkpointing of every block and patch merging
+            (same results, less memory).
         frozen_stages: -1 trains everything; 0 freezes patch embedding (and
             the absolute position embedding); k >= 1 also freezes stages
             1..k (each with its leading patch merging) and their output norms.

@@ -1,0 +1,200 @@
+"""The fast path computes what the reference path computes.
+
+Reference: pad, cyclic shift, partition, explicit softmax attention, reverse,
+shift back, crop (``fused_attention=False``). Fast path: one precomputed row
+gather, PyTorch's fused attention per run of windows sharing a mask, and
+chunked CPU inference. Both are checked on W-MSA and SW-MSA blocks, padded
+and unpadded maps, train and eval, with and without with_cp.
+"""
+import pytest
+import torch
+
+import swin_mm.models.backbones.swin_transformer as swin_module
+from swin_mm.models import SwinTransformer
+from swin_mm.models.backbones.swin_transformer import _pad_rows
+from swin_mm.models.layers import (cyclic_shift, pad_to_window,
+                                   shift_window_mask, window_partition,
+                                   window_plan)
+
+SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
+             drop_path_rate=0.)
+# (H, W) inputs: stage maps unpadded (56x56 -> 14x14 at window 7) and
+# padded at every stage; both shift along both dimensions.
+SIZES = [(224, 224), (150, 203)]
+
+
+def _pair(**kwargs):
+    """A reference-path model and a fast-path model with the same weights."""
+    torch.manual_seed(0)
+    ref = SwinTransformer(**{**SMALL, **kwargs}, fused_attention=False)
+    with torch.no_grad():
+        for param in ref.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    fast = SwinTransformer(**{**SMALL, **kwargs}, fused_attention=True)
+    fast.load_state_dict(ref.state_dict())
+    return ref, fast
+
+
+def _outputs_and_grads(model, x, train):
+    model.train(train)
+    x = x.clone().requires_grad_(train)
+    with torch.set_grad_enabled(train):
+        outs = model(x)
+    if not train:
+        return [o for o in outs], {}
+    sum((o * o).mean() for o in outs).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()
+             if p.grad is not None}
+    grads['input'] = x.grad
+    return [o.detach() for o in outs], grads
+
+
+def _assert_close(ref, fast, tol=1e-5):
+    for a, b in zip(ref, fast):
+        assert a.shape == b.shape
+        assert (a - b).abs().max().item() <= tol
+
+
+@pytest.mark.parametrize('size', SIZES)
+@pytest.mark.parametrize('train', [False, True])
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_fast_path_equals_reference(size, train, with_cp):
+    ref, fast = _pair(with_cp=with_cp)
+    x = torch.randn(2, 3, *size)
+    ref_outs, ref_grads = _outputs_and_grads(ref, x, train)
+    fast_outs, fast_grads = _outputs_and_grads(fast, x, train)
+    _assert_close(ref_outs, fast_outs)
+    assert ref_grads.keys() == fast_grads.keys()
+    for name in ref_grads:
+        scale = ref_grads[name].abs().max().item() + 1e-12
+        diff = (ref_grads[name] - fast_grads[name]).abs().max().item()
+        assert diff / scale <= 1e-5, name
+
+
+def test_fused_kernel_path_with_autograd_equals_reference():
+    # Frozen attention bias with autograd on: the fast path runs SDPA with a
+    # gradient for q, k, v (not the explicit product), e.g. when stages
+    # are frozen below trainable ones.
+    ref, fast = _pair()
+    for model in (ref, fast):
+        for name, param in model.named_parameters():
+            if 'relative_position_bias_table' in name:
+                param.requires_grad_(False)
+    block = fast.stages[0].blocks[1]
+    assert not block.attn.needs_explicit_attention(torch.device('cpu'))
+    x = torch.randn(2, 3, 150, 203)
+    ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
+    fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
+    _assert_close(ref_outs, fast_outs)
+    for name in ref_grads:
+        scale = ref_grads[name].abs().max().item() + 1e-12
+        diff = (ref_grads[name] - fast_grads[name]).abs().max().item()
+        assert diff / scale <= 1e-5, name
+
+
+def test_chunked_inference_splits_runs_and_still_matches(monkeypatch):
+    # A budget of one window per chunk: every run is cut into many chunks.
+    monkeypatch.setattr(swin_module, 'CHUNK_BYTES', 1)
+    ref, fast = _pair()
+    block = fast.stages[0].blocks[1]
+    assert block.chunk_tokens == block.window_size**2
+    x = torch.randn(2, 3, 150, 203)
+    _assert_close(_outputs_and_grads(ref, x, False)[0],
+                  _outputs_and_grads(fast, x, False)[0])
+
+
+def test_always_shift_fast_path_equals_reference_where_map_fits_window():
+    # 64x64 input: the last stage is 2x2 < window 7, padded to one window
+    # and (always_shift) cut by the shift mask anyway.
+    ref, fast = _pair(always_shift=True)
+    x = torch.randn(2, 3, 64, 64)
+    _assert_close(_outputs_and_grads(ref, x, False)[0],
+                  _outputs_and_grads(fast, x, False)[0])
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_bfloat16_autocast_fast_path_close_to_reference(train):
+    ref, fast = _pair()
+    x = torch.randn(2, 3, 150, 203)
+    results = []
+    for model in (ref, fast):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            results.append(_outputs_and_grads(model, x, train))
+    (ref_outs, ref_grads), (fast_outs, fast_grads) = results
+    for a, b in zip(ref_outs, fast_outs):
+        assert torch.isfinite(b).all()
+        torch.testing.assert_close(b.float(), a.float(), rtol=0.05, atol=0.05)
+    for name in ref_grads:
+        assert torch.isfinite(fast_grads[name]).all(), name
+
+
+@pytest.mark.parametrize('B,hw,M,shift', [
+    (2, (14, 14), 7, (3, 3)),   # unpadded SW-MSA
+    (2, (13, 17), 7, (3, 3)),   # padded SW-MSA
+    (1, (5, 7), 7, (3, 3)),     # one padded window, shifted anyway
+    (3, (9, 9), 4, (0, 0)),     # padded W-MSA
+    (2, (8, 8), 4, (2, 0)),     # shift along rows only
+])
+def test_window_plan_is_pad_shift_partition_reordered(B, hw, M, shift):
+    """Token ids through the plan and through the reference steps give the
+    same windows (up to each image's window order), each with its mask."""
+    H, W = hw
+    plan = window_plan(B, hw, M, shift)
+    ids = torch.arange(1, B * H * W + 1).view(B, H, W, 1)  # 0 = padding
+    ref = window_partition(
+        cyclic_shift(pad_to_window(ids, M), (-shift[0], -shift[1])), M)[..., 0]
+    source = ids.flatten()
+    source = torch.cat([torch.zeros(1, dtype=torch.long), source]) \
+        if plan.zero_row else source
+    windows = source[plan.gather_index].view(-1, M * M)
+    assert windows.shape == ref.shape
+    Hp, Wp = -(-H // M) * M, -(-W // M) * M
+    masks = shift_window_mask((Hp, Wp), M, shift)
+    nW = masks.shape[0]
+    ref_index = {tuple(w.tolist()): i for i, w in enumerate(ref)}
+    for i, window in enumerate(windows):
+        j = ref_index[tuple(window.tolist())]
+        assert j // nW == i // nW, 'a window left its image'
+        if plan.window_masks is not None:
+            assert torch.equal(plan.window_masks[i % nW], masks[j % nW])
+        else:
+            assert not masks.any()
+    # Scatter puts every token back where it came from.
+    assert torch.equal(
+        windows.flatten()[plan.scatter_index], ids.flatten())
+
+
+def test_window_plan_runs_cover_windows_with_their_masks():
+    B, hw, M, shift = 2, (13, 17), 7, (3, 3)
+    plan = window_plan(B, hw, M, shift)
+    nW = plan.window_masks.shape[0]
+    covered = 0
+    for first, count, group in plan.runs:
+        assert first == covered
+        for w in range(first, first + count):
+            assert torch.equal(plan.window_masks[w % nW],
+                               plan.group_masks[group])
+        covered += count
+    assert covered == B * nW
+    # Consecutive runs differ in mask (runs are maximal).
+    groups = [g for _, _, g in plan.runs]
+    assert all(a != b for a, b in zip(groups, groups[1:]))
+    # Runs clipped to a window range cover exactly that range.
+    clipped = plan.runs_within(3, 11)
+    assert sum(count for _, count, _ in clipped) == 8
+    assert clipped[0][0] == 0
+
+
+def test_window_plan_is_cached():
+    a = window_plan(2, (13, 17), 7, (3, 3))
+    assert window_plan(2, (13, 17), 7, (3, 3)) is a
+    assert window_plan(1, (13, 17), 7, (3, 3)) is not a
+
+
+def test_cuda_mask_rows_padded_to_multiple_of_8():
+    mask = torch.randn(1, 3, 49, 49)
+    padded = _pad_rows(mask, 8)
+    assert padded.shape == mask.shape and torch.equal(padded, mask)
+    assert padded.stride(-2) == 56 and padded.stride(-1) == 1
+    already = torch.randn(1, 2, 64, 64)
+    assert _pad_rows(already, 8) is already
