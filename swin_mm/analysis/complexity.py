@@ -40,21 +40,29 @@ def _ceil_to(size: int, multiple: int) -> int:
 def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
     """Multiply-adds of one Swin block on an (H, W) map.
 
-    Attention runs on the map padded to window multiples (padding tokens
-    are projected and attended like real ones), the MLP on the real tokens.
+    Attention runs on the map padded to multiples of the block's window
+    there (padding tokens are projected and attended like real ones), the
+    MLP on the real tokens. A V2 block also runs its position-bias MLP once
+    over the (2M-1)^2 relative offsets.
     """
     H, W = hw_shape
-    M = block.window_size
+    M, _ = block.window_and_shift(hw_shape)
     C, hidden = block.attn.embed_dims, block.mlp.fc1.out_features
     padded = _ceil_to(H, M) * _ceil_to(W, M)  # tokens after padding
     N = M * M
-    return OrderedDict(
+    macs = OrderedDict(
         norm=2 * H * W * C,
         qkv=padded * C * 3 * C,
         # q k^T and attn v, each N x N x d per head and window.
         attention=2 * (padded // N) * N * N * C,
         proj=padded * C * C,
         mlp=2 * H * W * C * hidden)
+    cpb = getattr(block.attn, 'cpb_mlp', None)
+    if cpb is not None:
+        macs['position_bias'] = (2 * M - 1)**2 * sum(
+            layer.in_features * layer.out_features for layer in cpb
+            if isinstance(layer, nn.Linear))
+    return macs
 
 
 def patch_merging_macs(merging: nn.Module,
@@ -62,13 +70,16 @@ def patch_merging_macs(merging: nn.Module,
     """Multiply-adds of patch merging and the (H, W) it produces."""
     h, w = math.ceil(hw_shape[0] / 2), math.ceil(hw_shape[1] / 2)
     in_c, out_c = merging.reduction.in_features, merging.reduction.out_features
-    norm = h * w * in_c if merging.norm is not None else 0
+    # V1 normalizes the 4C concat, V2 the 2C output.
+    norm = h * w * merging.norm.normalized_shape[0] \
+        if merging.norm is not None else 0
     return OrderedDict(norm=norm, reduction=h * w * in_c * out_c), (h, w)
 
 
 #: Which kind of work each counted part is.
 KIND = dict(norm='norm', qkv='dense', proj='dense', mlp='dense',
-            reduction='dense', embed='dense', attention='attention')
+            reduction='dense', embed='dense', position_bias='dense',
+            attention='attention')
 
 
 def _walk(model: nn.Module, input_hw: HWShape):
@@ -117,3 +128,41 @@ def count_macs_by_kind(model: nn.Module,
         for key, value in macs.items():
             kinds[KIND[key]] += value
     return kinds
+
+
+#: The paper's Table 1 (ImageNet-1K): params (M, with the 1000-class head)
+#: and FLOPs (G multiply-adds) per (arch, image size, window size).
+PAPER_TABLE = (
+    ('tiny', 224, 7, 28, 4.5),
+    ('small', 224, 7, 50, 8.7),
+    ('base', 224, 7, 88, 15.4),
+    ('large', 224, 7, 197, 34.5),
+    ('base', 384, 12, 88, 47.1),
+    ('large', 384, 12, 197, 103.9),
+)
+
+#: The V2 paper's ImageNet-1K models at 256x256 (params M, FLOPs G).
+PAPER_TABLE_V2 = (
+    ('tiny', 256, 8, 28, 5.9),
+    ('tiny', 256, 16, 28, 6.6),
+    ('small', 256, 8, 50, 11.5),
+    ('base', 256, 8, 88, 20.3),
+)
+
+
+def paper_params(model: nn.Module, num_classes: int = 1000) -> int:
+    """Parameters as the paper counts them: the backbone with one final
+    norm (the last output's) and a ``num_classes`` linear head, without the
+    other stages' output norms and the index/mask buffers."""
+    last = max(model.out_indices)
+    total = 0
+    for name, param in model.named_parameters():
+        is_out_norm = name.startswith('norm') and name.split('.')[0][4:] \
+            .isdigit()
+        if is_out_norm and name.split('.')[0] != f'norm{last}':
+            continue
+        total += param.numel()
+    channels = model.num_features[-1]
+    if last != len(model.num_features) - 1:  # the final norm is not counted
+        total += 2 * channels
+    return total + channels * num_classes + num_classes

@@ -1,5 +1,10 @@
 """State-dict layouts of public Swin implementations, mapped to swin_mm's.
 
+Swin V2 (official) checkpoints use the official layout with V2's attention
+keys (``attn.logit_scale``, ``attn.q_bias``, ``attn.v_bias``,
+``attn.cpb_mlp.{0,2}.*``); their derived buffers (``relative_coords_table``,
+``relative_position_index``) are dropped and rebuilt for the model's window.
+
 swin_mm's own keys (V1)::
 
     patch_embed.{proj,norm}.*
@@ -99,7 +104,8 @@ def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 def not_backbone_weight(key: str) -> bool:
     """Keys a converter leaves out: buffers derived from the window size
     (rebuilt by the model) and a classifier's head and final norm."""
-    return (key.endswith(('relative_position_index', 'attn_mask'))
+    return (key.endswith(('relative_position_index', 'attn_mask',
+                          'relative_coords_table'))
             or key.startswith(('head.', 'norm.')))
 
 

@@ -12,6 +12,7 @@ Layout (bottom-up): ``WindowMSA`` -> ``Mlp`` -> ``SwinBlock`` ->
 ``SwinStage`` -> ``SwinTransformer``. Window helpers live in
 ``swin_mm.models.layers.windows``, patch layers in ``...layers.patch``.
 """
+import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -39,9 +40,169 @@ from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
 CHUNK_BYTES = 6 * 2**20
 
 
-class WindowMSA(BaseModule):
-    """Multi-head self-attention inside M x M windows with relative position
-    bias: softmax(Q K^T / sqrt(d) + B + mask) V.
+class WindowAttention(BaseModule):
+    """Multi-head self-attention inside M x M windows, plus a relative
+    position bias B and, for SW-MSA, the shift mask:
+
+        softmax(q' k'^T * scale + B + mask) v
+
+    Both Swin versions share this: the explicit computation
+    (:meth:`forward`), the fused-kernel one (:meth:`forward_runs`) and the
+    choice between them. A version defines the projection
+    (:meth:`qkv_projection`), how q and k are scaled (:meth:`scaled_qk`)
+    and B (:meth:`relative_position_bias`).
+
+    Args:
+        embed_dims: Channels C.
+        num_heads: Attention heads; C must be divisible by it.
+        window_size: M.
+        attn_drop_rate: Dropout on attention weights.
+        proj_drop_rate: Dropout after the output projection.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int,
+                 attn_drop_rate: float = 0.,
+                 proj_drop_rate: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.window_size = window_size
+        # Derived from M alone: rebuilt, never loaded from a checkpoint.
+        self.register_buffer(
+            'relative_position_index',
+            relative_position_index(window_size).view(-1),
+            persistent=False)  # M*M*M*M
+        self.attn_drop = nn.Dropout(attn_drop_rate)
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop_rate)
+
+    def init_weights(self) -> None:
+        """Initialise the version's own parameters (the backbone
+        initialises linear layers and norms)."""
+
+    def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B*nW, N, C) -> (B*nW, N, 3C): q, k, v side by side."""
+        raise NotImplementedError
+
+    def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+        """(q', k', scale) whose product q' k'^T * scale gives the logits."""
+        raise NotImplementedError
+
+    def relative_position_bias(self,
+                               window_size: Optional[int] = None
+                               ) -> torch.Tensor:
+        """The bias B of every token pair of a window (default: M):
+        (num_heads, M*M, M*M)."""
+        raise NotImplementedError
+
+    def qkv_heads(self, windows: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Project (B*nW, N, C) windows to q, k, v of (B*nW, heads, N, d).
+
+        Split along channels, not stacked and permuted: in backward the
+        three gradients are then concatenated straight into the layout the
+        projection needs, with no extra copy.
+        """
+        Bw, N, C = windows.shape
+        heads = self.num_heads
+        return tuple(
+            part.view(Bw, N, heads, C // heads).transpose(1, 2)
+            for part in self.qkv_projection(windows).split(C, dim=-1)
+        )  # each Bw, heads, N, d
+
+    def forward(self,
+                windows: torch.Tensor,
+                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Attend within each window: the explicit computation,
+        softmax(q' k'^T * scale + B + mask) v, as the papers write it.
+
+        Args:
+            windows: (B*nW, N, C) tokens, N = M*M, the nW windows of each
+                image consecutive.
+            mask: (nW, N, N) additive SW-MSA mask of each window of an
+                image, or None for W-MSA.
+
+        Returns:
+            (B*nW, N, C).
+        """
+        Bw, N, C = windows.shape
+        heads = self.num_heads
+        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
+        q, k, scale = self.scaled_qk(q, k)
+        if scale != 1:
+            q = q * scale
+        attn = q @ k.transpose(-2, -1)  # Bw, heads, N, N
+        bias = self.relative_position_bias(math.isqrt(N))  # heads, N, N
+        if mask is None:
+            attn = attn + bias
+        else:
+            nW = mask.shape[0]
+            # B, nW, heads, N, N: bias and mask added in one pass.
+            attn = attn.view(-1, nW, heads, N, N) + (bias + mask[:, None])
+            attn = attn.view(Bw, heads, N, N)
+        attn = self.attn_drop(attn.softmax(dim=-1))
+        x = (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
+        return self.proj_drop(self.proj(x))
+
+    def bias_with_masks(self, group_masks: torch.Tensor) -> torch.Tensor:
+        """Relative position bias plus each of G shift masks (G, N, N):
+        (G, heads, N, N)."""
+        window_size = math.isqrt(group_masks.shape[-1])
+        return (self.relative_position_bias(window_size) +
+                group_masks[:, None])  # G, heads, N, N
+
+    def forward_runs(self, windows: torch.Tensor, bias_masks: torch.Tensor,
+                     runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
+        """The same attention through PyTorch's fused kernel
+        (F.scaled_dot_product_attention: flash on CPU, memory-efficient on
+        CUDA), one call per run of windows that share a bias + mask.
+
+        Args:
+            windows: (B*nW, N, C).
+            bias_masks: (G, heads, N, N) from :meth:`bias_with_masks`.
+            runs: (first window, windows, group) covering all windows in
+                order (:attr:`WindowPlan.runs`).
+
+        Returns:
+            (B*nW, N, C).
+        """
+        Bw, N, C = windows.shape
+        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
+        q, k, scale = self.scaled_qk(q, k)
+        masks = aligned_attn_mask(bias_masks.to(q.dtype))
+        dropout = self.attn_drop.p if self.training else 0.
+        x = torch.cat([
+            F.scaled_dot_product_attention(
+                q[first:first + count],
+                k[first:first + count],
+                v[first:first + count],
+                attn_mask=masks[group:group + 1],
+                dropout_p=dropout,
+                scale=scale).transpose(1, 2)  # count, N, heads, d
+            for first, count, group in runs
+        ])  # Bw, N, heads, d
+        x = x.reshape(Bw, N, C)  # Bw, N, heads*d
+        return self.proj_drop(self.proj(x))
+
+    def needs_explicit_attention(self, device: torch.device) -> bool:
+        """Whether the bias needs a gradient on a device whose fused kernel
+        cannot give one (the CPU); then :meth:`forward` is the fastest."""
+        return (torch.is_grad_enabled() and device.type != 'cuda' and any(
+            p.requires_grad for p in self.bias_parameters()))
+
+    def bias_parameters(self) -> List[nn.Parameter]:
+        """The parameters B is computed from."""
+        raise NotImplementedError
+
+
+class WindowMSA(WindowAttention):
+    """Swin V1 window attention: softmax(q k^T / sqrt(d) + B + mask) v,
+    B gathered from a learned table of (2M-1)^2 relative offsets per head.
 
     W-MSA and SW-MSA share this module; SW-MSA passes the shift mask.
 
@@ -64,124 +225,38 @@ class WindowMSA(BaseModule):
                  attn_drop_rate: float = 0.,
                  proj_drop_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.embed_dims = embed_dims
-        self.num_heads = num_heads
-        self.window_size = window_size
+        super().__init__(embed_dims, num_heads, window_size, attn_drop_rate,
+                         proj_drop_rate, init_cfg)
         self.scale = qk_scale or (embed_dims // num_heads)**-0.5
-
-        M = window_size
         # (2M-1)^2 relative offsets, one bias per head.
         self.relative_position_bias_table = nn.Parameter(
-            torch.zeros((2 * M - 1)**2, num_heads))
-        # Derived from M alone: rebuilt, never loaded from a checkpoint.
-        self.register_buffer(
-            'relative_position_index',
-            relative_position_index(M).view(-1),
-            persistent=False)  # M*M*M*M
-
+            torch.zeros((2 * window_size - 1)**2, num_heads))
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop_rate)
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop_rate)
 
     def init_weights(self) -> None:
         trunc_normal_(self.relative_position_bias_table, std=.02)
 
-    def relative_position_bias(self) -> torch.Tensor:
-        """The bias B of every token pair: (num_heads, M*M, M*M)."""
+    def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.qkv(windows)  # Bw, N, 3C
+
+    def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+        return q, k, self.scale
+
+    def relative_position_bias(self,
+                               window_size: Optional[int] = None
+                               ) -> torch.Tensor:
+        if window_size not in (None, self.window_size):
+            raise ValueError(
+                f'the V1 bias table is for {self.window_size}x'
+                f'{self.window_size} windows, not {window_size}')
         N = self.window_size**2
         bias = self.relative_position_bias_table.index_select(
             0, self.relative_position_index)  # N*N, heads
         return bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
 
-    def qkv_heads(self, windows: torch.Tensor
-                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Project (B*nW, N, C) windows to q, k, v of (B*nW, heads, N, d).
-
-        Split along channels, not stacked and permuted: in backward the
-        three gradients are then concatenated straight into the layout the
-        projection needs, with no extra copy.
-        """
-        Bw, N, C = windows.shape
-        heads = self.num_heads
-        return tuple(
-            part.view(Bw, N, heads, C // heads).transpose(1, 2)
-            for part in self.qkv(windows).split(C, dim=-1))  # Bw, heads, N, d
-
-    def forward(self,
-                windows: torch.Tensor,
-                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Attend within each window: the explicit computation,
-        softmax(q k^T * scale + B + mask) v, as the paper writes it.
-
-        Args:
-            windows: (B*nW, N, C) tokens, N = M*M, the nW windows of each
-                image consecutive.
-            mask: (nW, N, N) additive SW-MSA mask of each window of an
-                image, or None for W-MSA.
-
-        Returns:
-            (B*nW, N, C).
-        """
-        Bw, N, C = windows.shape
-        heads = self.num_heads
-        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
-        attn = (q * self.scale) @ k.transpose(-2, -1)  # Bw, heads, N, N
-        bias = self.relative_position_bias()  # heads, N, N
-        if mask is None:
-            attn = attn + bias
-        else:
-            nW = mask.shape[0]
-            # B, nW, heads, N, N: bias and mask added in one pass.
-            attn = attn.view(-1, nW, heads, N, N) + (bias + mask[:, None])
-            attn = attn.view(Bw, heads, N, N)
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        x = (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
-        return self.proj_drop(self.proj(x))
-
-    def bias_with_masks(self, group_masks: torch.Tensor) -> torch.Tensor:
-        """Relative position bias plus each of G shift masks (G, N, N):
-        (G, heads, N, N)."""
-        return self.relative_position_bias() + group_masks[:, None]
-
-    def forward_runs(self, windows: torch.Tensor, bias_masks: torch.Tensor,
-                     runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
-        """The same attention through PyTorch's fused kernel
-        (F.scaled_dot_product_attention: flash on CPU, memory-efficient on
-        CUDA), one call per run of windows that share a bias + mask.
-
-        Args:
-            windows: (B*nW, N, C).
-            bias_masks: (G, heads, N, N) from :meth:`bias_with_masks`.
-            runs: (first window, windows, group) covering all windows in
-                order (:attr:`WindowPlan.runs`).
-
-        Returns:
-            (B*nW, N, C).
-        """
-        Bw, N, C = windows.shape
-        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
-        masks = aligned_attn_mask(bias_masks.to(q.dtype))
-        dropout = self.attn_drop.p if self.training else 0.
-        x = torch.cat([
-            F.scaled_dot_product_attention(
-                q[first:first + count],
-                k[first:first + count],
-                v[first:first + count],
-                attn_mask=masks[group:group + 1],
-                dropout_p=dropout,
-                scale=self.scale).transpose(1, 2)  # count, N, heads, d
-            for first, count, group in runs
-        ])  # Bw, N, heads, d
-        x = x.reshape(Bw, N, C)  # Bw, N, heads*d
-        return self.proj_drop(self.proj(x))
-
-    def needs_explicit_attention(self, device: torch.device) -> bool:
-        """Whether the bias needs a gradient on a device whose fused kernel
-        cannot give one (the CPU); then :meth:`forward` is the fastest."""
-        return (torch.is_grad_enabled() and device.type != 'cuda'
-                and self.relative_position_bias_table.requires_grad)
+    def bias_parameters(self) -> List[nn.Parameter]:
+        return [self.relative_position_bias_table]
 
 
 def aligned_attn_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -224,9 +299,12 @@ class Mlp(BaseModule):
 
 
 class SwinBlock(BaseModule):
-    """One Swin Transformer block (pre-norm residual):
+    """One Swin Transformer block, pre-norm residual (V1):
 
         x = x + DropPath((S)W-MSA(LN(x)));  x = x + DropPath(MLP(LN(x)))
+
+    With ``post_norm`` (V2's res-post-norm) the norms move after the
+    branches: x = x + DropPath(LN((S)W-MSA(x))), likewise for the MLP.
 
     Args:
         embed_dims: Channels C.
@@ -242,7 +320,11 @@ class SwinBlock(BaseModule):
             shifted (the official classifier's rule).
         mlp_ratio: MLP hidden channels / C.
         drop_path_rate: Stochastic depth probability of this block.
+        attn_kwargs: Further arguments of :attr:`attention_cls` (V1:
+            ``qkv_bias``, ``qk_scale``).
     """
+    attention_cls = WindowMSA
+    post_norm = False
 
     def __init__(self,
                  embed_dims: int,
@@ -252,14 +334,13 @@ class SwinBlock(BaseModule):
                  fused: bool = True,
                  always_shift: bool = False,
                  mlp_ratio: float = 4.,
-                 qkv_bias: bool = True,
-                 qk_scale: Optional[float] = None,
                  drop_rate: float = 0.,
                  attn_drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  act_cfg: dict = dict(type='GELU'),
                  norm_cfg: dict = dict(type='LN'),
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 **attn_kwargs) -> None:
         super().__init__(init_cfg=init_cfg)
         self.window_size = window_size
         self.shift_size = window_size // 2 if shift else 0
@@ -267,14 +348,13 @@ class SwinBlock(BaseModule):
         self.always_shift = always_shift
 
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = WindowMSA(
+        self.attn = self.attention_cls(
             embed_dims,
             num_heads,
             window_size,
-            qkv_bias=qkv_bias,
-            qk_scale=qk_scale,
             attn_drop_rate=attn_drop_rate,
-            proj_drop_rate=drop_rate)
+            proj_drop_rate=drop_rate,
+            **attn_kwargs)
         self.drop_path = (
             DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
         self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
@@ -291,6 +371,13 @@ class SwinBlock(BaseModule):
         return window_shift(padded_hw, self.window_size, self.shift_size,
                             self.always_shift)
 
+    def window_and_shift(self, hw_shape: HWShape
+                         ) -> Tuple[int, Tuple[int, int]]:
+        """The window size and (row, column) shift used on an (H, W) map."""
+        M = self.window_size
+        padded_hw = tuple(-(-size // M) * M for size in hw_shape)
+        return M, self.window_shift(padded_hw)
+
     def shifted_window_attention(self, x: torch.Tensor,
                                  hw_shape: HWShape) -> torch.Tensor:
         """W-MSA or SW-MSA on a (B, H*W, C) map of any size, step by step.
@@ -300,11 +387,11 @@ class SwinBlock(BaseModule):
         """
         B, L, C = x.shape
         H, W = hw_shape
-        M = self.window_size
+        M, shift = self.window_and_shift(hw_shape)
         x = pad_to_window(x.view(B, H, W, C), M)  # B, Hp, Wp, C
         Hp, Wp = x.shape[1], x.shape[2]
 
-        shift, mask = self.window_shift((Hp, Wp)), None
+        mask = None
         if shift != (0, 0):
             mask = shift_window_mask((Hp, Wp), M, shift, x.device)
             x = cyclic_shift(x, (-shift[0], -shift[1]))
@@ -319,10 +406,8 @@ class SwinBlock(BaseModule):
                     device: torch.device) -> WindowPlan:
         """Gather / scatter indices and mask groups of this block's windows.
         """
-        M = self.window_size
-        padded_hw = tuple(-(-size // M) * M for size in hw_shape)
-        return window_plan(batch, hw_shape, M, self.window_shift(padded_hw),
-                           device)
+        M, shift = self.window_and_shift(hw_shape)
+        return window_plan(batch, hw_shape, M, shift, device)
 
     def fused_shifted_window_attention(self, x: torch.Tensor,
                                        hw_shape: HWShape) -> torch.Tensor:
@@ -337,7 +422,7 @@ class SwinBlock(BaseModule):
         if plan.zero_row:
             rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
         windows = rows.index_select(0, plan.gather_index)  # B*nW*N, C
-        windows = windows.view(-1, self.window_size**2, C)  # B*nW, N, C
+        windows = windows.view(-1, plan.window_size**2, C)  # B*nW, N, C
         if self.attn.needs_explicit_attention(x.device):
             windows = self.attn(windows, plan.window_masks)
         else:
@@ -353,6 +438,9 @@ class SwinBlock(BaseModule):
             return self.forward_in_chunks(x, hw_shape)
         attention = (self.fused_shifted_window_attention
                      if self.fused else self.shifted_window_attention)
+        if self.post_norm:
+            x = x + self.drop_path(self.norm1(attention(x, hw_shape)))
+            return x + self.drop_path(self.norm2(self.mlp(x)))
         x = x + self.drop_path(attention(self.norm1(x), hw_shape))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
@@ -369,9 +457,10 @@ class SwinBlock(BaseModule):
         dropout, nothing saved for backward).
         """
         B, L, C = x.shape
-        N = self.window_size**2
         plan = self.window_plan(B, hw_shape, x.device)
-        rows = self.norm1(x).view(B * L, C)  # B*L, C
+        N = plan.window_size**2
+        rows = x if self.post_norm else self.norm1(x)
+        rows = rows.reshape(B * L, C)  # B*L, C
         if plan.zero_row:
             rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
         # Row 0 of the output collects (and drops) what padding slots get.
@@ -388,11 +477,16 @@ class SwinBlock(BaseModule):
             windows = self.attn.forward_runs(
                 windows.view(-1, N, C), bias_masks,
                 plan.runs_within(start, stop))  # stop - start, N, C
+            if self.post_norm:
+                windows = self.norm1(windows)
             out.index_add_(0, out_index[slots], windows.view(-1, C))
 
         x = out[1:]  # B*L, C
         for part in x.split(self.chunk_tokens):
-            part.add_(self.mlp(self.norm2(part)))
+            if self.post_norm:
+                part.add_(self.norm2(self.mlp(part)))
+            else:
+                part.add_(self.mlp(self.norm2(part)))
         return x.view(B, L, C)
 
     @property
@@ -417,6 +511,8 @@ class SwinStage(BaseModule):
         patch_norm: Norm inside patch merging.
         with_cp: Gradient checkpointing of each block and of the patch
             merging.
+        block_cls: The block (default :class:`SwinBlock`).
+        merging_cls: The patch merging (default :class:`PatchMerging`).
         block_cfg: Remaining :class:`SwinBlock` arguments.
     """
 
@@ -430,15 +526,17 @@ class SwinStage(BaseModule):
                  norm_cfg: dict = dict(type='LN'),
                  patch_norm: bool = True,
                  with_cp: bool = False,
+                 block_cls: type = SwinBlock,
+                 merging_cls: type = PatchMerging,
                  init_cfg: Optional[dict] = None,
                  **block_cfg) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
-        self.downsample = PatchMerging(
+        self.downsample = merging_cls(
             in_channels, embed_dims,
             norm_cfg=norm_cfg if patch_norm else None) if downsample else None
         self.blocks = ModuleList([
-            SwinBlock(
+            block_cls(
                 embed_dims,
                 num_heads,
                 shift=i % 2 == 1,
@@ -620,7 +718,8 @@ class SwinTransformer(BaseModule):
         for i, depth in enumerate(self.depths):
             first = sum(self.depths[:i])
             self.stages.append(
-                SwinStage(
+                self.make_stage(
+                    i,
                     in_channels=self.num_features[max(i - 1, 0)],
                     embed_dims=self.num_features[i],
                     depth=depth,
@@ -644,6 +743,10 @@ class SwinTransformer(BaseModule):
                             build_norm_layer(norm_cfg,
                                              self.num_features[i])[1])
         self._freeze_stages()
+
+    def make_stage(self, index: int, **stage_cfg) -> SwinStage:
+        """Stage ``index`` (0-based) from :class:`SwinStage` arguments."""
+        return SwinStage(**stage_cfg)
 
     @classmethod
     def _resolve_arch(cls, arch: Union[str, dict], embed_dims: Optional[int],
@@ -750,6 +853,14 @@ class SwinTransformer(BaseModule):
                 self.init_cfg):
             super().init_weights()
             return
+        self.init_from_scratch()
+        if self.init_cfg is not None:
+            load_pretrained(self, **pretrained_kwargs(self.init_cfg))
+        self._is_init = True
+
+    def init_from_scratch(self) -> None:
+        """The initialisation of training from scratch (see
+        :meth:`init_weights`)."""
         if self.use_abs_pos_embed:
             trunc_normal_(self.absolute_pos_embed, std=.02)
         for module in self.modules():
@@ -760,11 +871,8 @@ class SwinTransformer(BaseModule):
             elif isinstance(module, nn.LayerNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-            elif isinstance(module, WindowMSA):
+            elif isinstance(module, WindowAttention):
                 module.init_weights()
-        if self.init_cfg is not None:
-            load_pretrained(self, **pretrained_kwargs(self.init_cfg))
-        self._is_init = True
 
     def _check_input(self, x: torch.Tensor) -> None:
         expected = (f'(N, {self.in_channels}, H, W) with H, W >= '

@@ -6,6 +6,7 @@
   at the bottom/right, as in the official detection code.
 - :class:`PatchMerging`: concatenate each 2 x 2 neighbourhood (4C channels),
   LayerNorm, Linear 4C -> 2C. Resolution halves, channels double.
+  :class:`PatchMergingV2` (Swin V2) normalizes after the reduction.
 """
 from typing import Optional, Tuple
 
@@ -84,9 +85,11 @@ class PatchMerging(BaseModule):
         self.reduction = nn.Linear(
             4 * in_channels, self.out_channels, bias=False)
 
-    def forward(self, x: torch.Tensor,
-                hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
-        """(B, H*W, C) -> ((B, ceil(H/2) * ceil(W/2), 2C), halved shape)."""
+    @staticmethod
+    def merge(x: torch.Tensor,
+              hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        """Concatenate each 2 x 2 neighbourhood: (B, H*W, C) ->
+        ((B, ceil(H/2) * ceil(W/2), 4C), halved shape)."""
         B, L, C = x.shape
         H, W = hw_shape
         x = x.view(B, H, W, C)
@@ -96,7 +99,41 @@ class PatchMerging(BaseModule):
             x[:, 1::2, 1::2]
         ], dim=-1)  # B, H'/2, W'/2, 4C
         hw_shape = (x.shape[1], x.shape[2])
-        x = x.view(B, -1, 4 * C)  # B, H'/2 * W'/2, 4C
+        return x.view(B, -1, 4 * C), hw_shape  # B, H'/2 * W'/2, 4C
+
+    def forward(self, x: torch.Tensor,
+                hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        """(B, H*W, C) -> ((B, ceil(H/2) * ceil(W/2), 2C), halved shape)."""
+        x, hw_shape = self.merge(x, hw_shape)  # B, L/4, 4C
         if self.norm is not None:
             x = self.norm(x)
         return self.reduction(x), hw_shape
+
+
+class PatchMergingV2(PatchMerging):
+    """Swin V2 patch merging: the same 2 x 2 concat, Linear 4C -> 2C, then
+    the norm on the 2C output (V2 moves it after the reduction).
+
+    Args:
+        in_channels: C of the input.
+        out_channels: Output channels (2C).
+        norm_cfg: Norm applied to the reduced 2C output, or None.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: Optional[int] = None,
+                 norm_cfg: Optional[dict] = dict(type='LN'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(in_channels, out_channels, None, init_cfg)
+        self.norm = (
+            build_norm_layer(norm_cfg, self.out_channels)[1]
+            if norm_cfg else None)
+
+    def forward(self, x: torch.Tensor,
+                hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        x, hw_shape = self.merge(x, hw_shape)  # B, L/4, 4C
+        x = self.reduction(x)  # B, L/4, 2C
+        if self.norm is not None:
+            x = self.norm(x)
+        return x, hw_shape

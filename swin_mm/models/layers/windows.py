@@ -13,11 +13,14 @@ function that the attention blocks (V1 and V2) and the analysis tools call:
 - ``shift_window_mask``: the SW-MSA attention mask built from those regions.
 - ``relative_position_index``: the index into the relative position bias
   table, (dy + M - 1) * (2M - 1) + (dx + M - 1).
+- ``log_spaced_relative_coords``: Swin V2's log-spaced relative offsets, the
+  input of its continuous position bias.
 - ``window_plan``: pad + cyclic shift + partition (and their inverse) as one
   precomputed row gather, with windows grouped by their shift mask; built by
   applying the functions above to a map of token ids, so it is the same
   operation, bit for bit, not a second definition of it.
 """
+import math
 from functools import lru_cache
 from typing import NamedTuple, Optional, Tuple
 
@@ -168,6 +171,30 @@ def relative_position_index(window_size: int) -> torch.Tensor:
     return dy * (2 * M - 1) + dx  # M*M, M*M
 
 
+def log_spaced_relative_coords(window_size: int,
+                               pretrained_window_size: int = 0
+                               ) -> torch.Tensor:
+    """Swin V2's log-spaced relative coordinates of an M x M window.
+
+    Every offset (dy, dx) in [-(M-1), M-1]^2 is normalised by (pretrained
+    window size - 1) when one is given (else by M - 1), scaled by 8 and
+    mapped by sign(x) * log2(|x| + 1) / log2(8). Rows follow
+    :func:`relative_position_index`: row (dy + M - 1) * (2M - 1) +
+    (dx + M - 1).
+
+    Returns:
+        ((2M - 1)^2, 2) float32 table of (dy, dx).
+    """
+    M = window_size
+    offsets = torch.arange(-(M - 1), M, dtype=torch.float32)
+    table = torch.stack(torch.meshgrid(offsets, offsets, indexing='ij'),
+                        dim=-1)  # 2M-1, 2M-1, 2 (dy, dx)
+    reference = pretrained_window_size if pretrained_window_size > 0 else M
+    table = table / max(reference - 1, 1) * 8
+    table = torch.sign(table) * torch.log2(table.abs() + 1) / math.log2(8)
+    return table.view(-1, 2)  # (2M-1)^2, 2
+
+
 class WindowPlan(NamedTuple):
     """Where every token of a (B, H, W) map goes for (S)W-MSA, and back.
 
@@ -188,6 +215,7 @@ class WindowPlan(NamedTuple):
         runs: (first window, windows, group) of each run of consecutive
             windows (over the whole batch) that share group_masks[group].
         zero_row: Whether padding slots exist (a zero row must be prepended).
+        window_size: M.
     """
     gather_index: torch.Tensor
     scatter_index: torch.Tensor
@@ -195,6 +223,7 @@ class WindowPlan(NamedTuple):
     group_masks: torch.Tensor
     runs: Tuple[Tuple[int, int, int], ...]
     zero_row: bool
+    window_size: int
 
     def runs_within(self, start: int,
                     stop: int) -> Tuple[Tuple[int, int, int], ...]:
@@ -250,7 +279,7 @@ def _window_plan(B: int, H: int, W: int, window_size: int, sh: int, sw: int,
     return WindowPlan(
         gather.to(device), scatter.to(device), window_masks,
         group_masks.to(device), _mask_runs(group_of_window[order], B),
-        zero_row)
+        zero_row, M)
 
 
 def window_plan(batch: int, hw: Tuple[int, int], window_size: int,

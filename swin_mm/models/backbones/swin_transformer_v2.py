@@ -1,0 +1,245 @@
+"""Swin Transformer V2 backbone for detection and segmentation.
+
+Implements "Swin Transformer V2: Scaling Up Capacity and Resolution" (Liu et
+al., CVPR 2022, https://arxiv.org/abs/2111.09883) on V1's machinery (window
+plan, fused attention, chunked inference, stages, outputs, freezing,
+checkpointing), changing what V2 changes:
+
+- scaled cosine attention: cos(q, k) times a learnable per-head logit scale,
+  exp(min(logit_scale, log 100)), initialised at log 10;
+- log-spaced continuous position bias: a 2-layer MLP (2 -> 512 -> heads) on
+  :func:`~swin_mm.models.layers.log_spaced_relative_coords`, through
+  16 * sigmoid; a different window size needs no table resize;
+- res-post-norm: x = x + DropPath(LN(attn(x))), x = x + DropPath(LN(mlp(x)));
+- q and v biases, no k bias;
+- patch merging with the norm after the reduction (:class:`PatchMergingV2`);
+- per-stage window sizes and pretrained window sizes.
+"""
+import math
+from functools import lru_cache
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from swin_mm.registry import MODELS
+from ..layers.patch import PatchMergingV2
+from ..layers.windows import (log_spaced_relative_coords,
+                              relative_position_index)
+from .swin_transformer import (SwinBlock, SwinStage, SwinTransformer,
+                               WindowAttention)
+
+
+class WindowCosineMSA(WindowAttention):
+    """Swin V2 window attention:
+
+        softmax(cos(q, k) * exp(min(logit_scale, log 100))
+                + 16 * sigmoid(CPB(log-spaced coords)) + mask) v
+
+    Args:
+        embed_dims: Channels C.
+        num_heads: Attention heads; C must be divisible by it.
+        window_size: M.
+        qkv_bias: Learnable biases on q and v (k has none).
+        pretrained_window_size: Window size of pre-training; relative
+            coordinates are normalised by it (0: by this window size).
+        cpb_hidden: Hidden width of the continuous position bias MLP.
+        attn_drop_rate: Dropout on attention weights.
+        proj_drop_rate: Dropout after the output projection.
+    """
+    #: logit_scale is clamped to this before exp: attention logits are
+    #: cosines scaled by at most 100.
+    MAX_LOGIT_SCALE = math.log(100.)
+    INIT_LOGIT_SCALE = math.log(10.)
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int,
+                 qkv_bias: bool = True,
+                 pretrained_window_size: int = 0,
+                 cpb_hidden: int = 512,
+                 attn_drop_rate: float = 0.,
+                 proj_drop_rate: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(embed_dims, num_heads, window_size, attn_drop_rate,
+                         proj_drop_rate, init_cfg)
+        self.pretrained_window_size = pretrained_window_size
+        self.logit_scale = nn.Parameter(
+            torch.full((num_heads, 1, 1), self.INIT_LOGIT_SCALE))
+        self.cpb_mlp = nn.Sequential(
+            nn.Linear(2, cpb_hidden), nn.ReLU(inplace=True),
+            nn.Linear(cpb_hidden, num_heads, bias=False))
+        # Derived from the window sizes: rebuilt, never loaded.
+        self.register_buffer(
+            'relative_coords_table',
+            log_spaced_relative_coords(window_size, pretrained_window_size),
+            persistent=False)  # (2M-1)^2, 2
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=False)
+        if qkv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(embed_dims))
+            self.v_bias = nn.Parameter(torch.zeros(embed_dims))
+        else:
+            self.q_bias = self.v_bias = None
+
+    def init_weights(self) -> None:
+        nn.init.constant_(self.logit_scale, self.INIT_LOGIT_SCALE)
+        if self.q_bias is not None:
+            nn.init.zeros_(self.q_bias)
+            nn.init.zeros_(self.v_bias)
+
+    def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat(
+                [self.q_bias,
+                 torch.zeros_like(self.v_bias), self.v_bias])  # 3C
+        return F.linear(windows, self.qkv.weight, bias)  # Bw, N, 3C
+
+    def logit_scale_value(self) -> torch.Tensor:
+        """exp(min(logit_scale, log 100)) per head: (heads, 1, 1)."""
+        return torch.clamp(self.logit_scale, max=self.MAX_LOGIT_SCALE).exp()
+
+    def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
+                  ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+        # Unit q and k make q k^T the cosine; the scale rides on q.
+        q = F.normalize(q, dim=-1) * self.logit_scale_value()
+        return q, F.normalize(k, dim=-1), 1.0
+
+    def relative_position_bias(self,
+                               window_size: Optional[int] = None
+                               ) -> torch.Tensor:
+        coords, index = self.relative_coords_table, \
+            self.relative_position_index
+        if window_size not in (None, self.window_size):
+            # A window shrunk to a small map: the bias is continuous.
+            coords, index = _relative_tables(window_size,
+                                             self.pretrained_window_size,
+                                             coords.device)
+        N = math.isqrt(index.numel())
+        table = self.cpb_mlp(coords)  # (2M-1)^2, heads
+        bias = table.index_select(0, index)
+        bias = bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
+        return 16 * torch.sigmoid(bias)
+
+    def bias_parameters(self) -> List[nn.Parameter]:
+        return list(self.cpb_mlp.parameters())
+
+
+@lru_cache(maxsize=16)
+def _relative_tables(window_size: int, pretrained_window_size: int,
+                     device: torch.device
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(log-spaced coordinates, flattened relative index) of a window."""
+    return (log_spaced_relative_coords(window_size,
+                                       pretrained_window_size).to(device),
+            relative_position_index(window_size).view(-1).to(device))
+
+
+class SwinBlockV2(SwinBlock):
+    """Swin V2 block: cosine window attention and res-post-norm.
+
+    On a map no larger than the window (min(H, W) <= M) the window shrinks
+    to min(H, W) and the block does not shift, as in the official V2 code
+    (whose checkpoints were trained so); ``always_shift=True`` keeps the
+    window and pads instead, like V1 in MMDetection.
+
+    Arguments as :class:`SwinBlock`; ``attn_kwargs`` go to
+    :class:`WindowCosineMSA` (``qkv_bias``, ``pretrained_window_size``).
+    """
+    attention_cls = WindowCosineMSA
+    post_norm = True
+
+    def window_and_shift(self, hw_shape: Tuple[int, int]
+                         ) -> Tuple[int, Tuple[int, int]]:
+        if not self.always_shift and min(hw_shape) <= self.window_size:
+            return min(hw_shape), (0, 0)
+        return super().window_and_shift(hw_shape)
+
+
+def _per_stage(value: Union[int, Sequence[int]], num_stages: int,
+               name: str, minimum: int) -> Tuple[int, ...]:
+    values = (value, ) * num_stages if isinstance(value, int) else tuple(
+        value)
+    if len(values) != num_stages or any(
+            not isinstance(v, int) or v < minimum for v in values):
+        raise ValueError(
+            f'{name} must be an int >= {minimum} or one per stage '
+            f'({num_stages} stages), got {value!r}')
+    return values
+
+
+@MODELS.register_module()
+class SwinTransformerV2(SwinTransformer):
+    """Swin Transformer V2 backbone: 4x / 8x / 16x / 32x feature maps.
+
+    Build from any OpenMMLab config with ``type='swin_mm.SwinTransformerV2'``.
+    Everything :class:`SwinTransformer` offers applies (out_indices with
+    per-output norms, frozen_stages, with_cp, any input size, the fused
+    path, checkpoint loading); the differences:
+
+    Args:
+        arch: 'tiny', 'small', 'base', 'large' or a dict (as V1).
+        window_size: M, one int or one per stage (e.g. 8 or 16 for the
+            ImageNet-1K models; (12, 12, 12, 6) for window-12 22K models).
+        pretrained_window_size: Window size(s) of pre-training, for the
+            coordinate normalisation of the position bias; 0 uses the
+            window size itself.
+        qkv_bias: q and v biases (V2 has no k bias).
+        kwargs: The remaining :class:`SwinTransformer` arguments, except
+            ``qk_scale`` (cosine attention has none).
+    """
+    arch_zoo = {
+        'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2),
+                     num_heads=(3, 6, 12, 24)),
+        'small': dict(embed_dims=96, depths=(2, 2, 18, 2),
+                      num_heads=(3, 6, 12, 24)),
+        'base': dict(embed_dims=128, depths=(2, 2, 18, 2),
+                     num_heads=(4, 8, 16, 32)),
+        'large': dict(embed_dims=192, depths=(2, 2, 18, 2),
+                      num_heads=(6, 12, 24, 48)),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 *,
+                 window_size: Union[int, Sequence[int]] = 8,
+                 pretrained_window_size: Union[int, Sequence[int]] = 0,
+                 qk_scale: Optional[float] = None,
+                 **kwargs) -> None:
+        if qk_scale is not None:
+            raise ValueError(
+                'SwinTransformerV2 has no qk_scale: its cosine attention is '
+                'scaled by the learned logit_scale')
+        # Read by make_stage, called from SwinTransformer.__init__.
+        self._window_size_arg = window_size
+        self._pretrained_window_size_arg = pretrained_window_size
+        first = window_size if isinstance(window_size, int) else (
+            window_size[0] if len(window_size) else window_size)
+        super().__init__(arch, window_size=first, **kwargs)
+        self.window_sizes = tuple(
+            stage.blocks[0].window_size for stage in self.stages)
+
+    def make_stage(self, index: int, **stage_cfg) -> SwinStage:
+        windows = _per_stage(self._window_size_arg, self.num_stages,
+                             'window_size', 1)
+        pretrained = _per_stage(self._pretrained_window_size_arg,
+                                self.num_stages, 'pretrained_window_size', 0)
+        stage_cfg.pop('qk_scale')
+        stage_cfg.update(
+            window_size=windows[index],
+            pretrained_window_size=pretrained[index],
+            block_cls=SwinBlockV2,
+            merging_cls=PatchMergingV2)
+        return SwinStage(**stage_cfg)
+
+    def init_from_scratch(self) -> None:
+        """V1's initialisation, then every block's post-norms at zero (as
+        the official V2 code starts): each residual branch starts silent."""
+        super().init_from_scratch()
+        for stage in self.stages:
+            for block in stage.blocks:
+                for norm in (block.norm1, block.norm2):
+                    nn.init.zeros_(norm.weight)
+                    nn.init.zeros_(norm.bias)
