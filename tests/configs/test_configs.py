@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from swin_mm.models import SwinTransformer
+from swin_mm.models import SwinTransformer, SwinTransformerV2
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
 ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
@@ -32,7 +32,11 @@ def test_every_task_has_configs():
             'retinanet_swin-t-p4-w7_fpn_1x_coco.py',
             'upernet_swin-t-p4-w7_8xb2-160k_ade20k-512x512.py',
             'upernet_swin-s-p4-w7_8xb2-160k_ade20k-512x512.py',
-            'upernet_swin-b-p4-w7_8xb2-160k_ade20k-512x512.py'):
+            'upernet_swin-b-p4-w7_8xb2-160k_ade20k-512x512.py',
+            'mask-rcnn_swinv2-t-w8_fpn_1x_coco.py',
+            'upernet_swinv2-t-w8_8xb2-160k_ade20k-512x512.py',
+            'mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py',
+            'upernet_swinv2-toy-w8_toy-seg.py'):
         assert expected in names
 
 
@@ -47,8 +51,15 @@ def test_config_builds_its_model_with_swin_mm_backbone(path):
         assert backbone.init_cfg.checkpoint.startswith(
             'https://github.com/SwinTransformer/storage/releases/')
         arch = backbone.arch
-        assert f'swin_{arch}_patch4_window7_224.pth' in \
-            backbone.init_cfg.checkpoint
+        expected = (f'swinv2_{arch}_patch4_window8_256.pth'
+                    if 'swinv2' in path.name else
+                    f'swin_{arch}_patch4_window7_224.pth')
+        assert expected in backbone.init_cfg.checkpoint
+    assert isinstance(model.backbone, SwinTransformerV2) == \
+        ('swinv2' in path.name)
+    if 'swinv2' in path.name:
+        keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+        assert keys.cpb_mlp.decay_mult == keys.logit_scale.decay_mult == 0
     # The neck / decode head takes exactly the backbone's channels.
     channels = [model.backbone.num_features[i]
                 for i in model.backbone.out_indices]

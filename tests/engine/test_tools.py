@@ -127,3 +127,23 @@ def test_config_of_another_toolkit_is_refused(tmp_path):
     cfg.write_text("default_scope = 'mmpretrain'\n")
     with pytest.raises(ValueError, match="default_scope='mmpretrain'"):
         load_config(str(cfg))
+
+
+@pytest.mark.parametrize('config,det', [
+    ('configs/toy/mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py', True),
+    ('configs/toy/upernet_swinv2-toy-w8_toy-seg.py', False),
+], ids=['mask-rcnn', 'upernet'])
+def test_swin_v2_toy_configs_train_and_evaluate(toy_root, tmp_path, config,
+                                                det):
+    out = run_tool('tools/train.py', ROOT / config, '--work-dir', tmp_path,
+                   '--cfg-options', *small_run_options(toy_root, 4, det=det))
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert len(logged_losses(log)) == 4
+    metric = r'coco/bbox_mAP: [\d.]+' if det else r'mIoU: [\d.]+'
+    assert re.search(metric, log)
+    # The V2 backbone was trained: its checkpoint holds V2's parameters.
+    state = torch.load(tmp_path / 'iter_4.pth', map_location='cpu',
+                       weights_only=False)['state_dict']
+    assert 'backbone.stages.0.blocks.0.attn.logit_scale' in state
+    assert 'backbone.stages.1.downsample.norm.weight' in state
