@@ -134,16 +134,16 @@ class WindowAttention(BaseModule):
         heads = self.num_heads
         q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
         q, k, scale = self.scaled_qk(q, k)
-        if scale != 1:
-            q = q * scale
         attn = q @ k.transpose(-2, -1)  # Bw, heads, N, N
         bias = self.relative_position_bias(math.isqrt(N))  # heads, N, N
+        # scale * q k^T + bias (+ mask), one pass over the logits.
         if mask is None:
-            attn = attn + bias
+            attn = torch.add(bias, attn, alpha=scale)
         else:
             nW = mask.shape[0]
-            # B, nW, heads, N, N: bias and mask added in one pass.
-            attn = attn.view(-1, nW, heads, N, N) + (bias + mask[:, None])
+            attn = torch.add(bias + mask[:, None],
+                             attn.view(-1, nW, heads, N, N),
+                             alpha=scale)  # B, nW, heads, N, N
             attn = attn.view(Bw, heads, N, N)
         attn = self.attn_drop(attn.softmax(dim=-1))
         x = (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
@@ -312,9 +312,10 @@ class SwinBlock(BaseModule):
         window_size: M.
         shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
         fused: Run windows through one precomputed gather and fused
-            attention (:meth:`fused_shifted_window_attention`); False runs
-            the reference steps (:meth:`shifted_window_attention`). Both
-            compute the same function.
+            attention (:meth:`fused_attention_residual`, and
+            :meth:`forward_in_chunks` for CPU inference); False runs the
+            reference steps (:meth:`shifted_window_attention`). Both compute
+            the same function.
         always_shift: Shift even along dimensions that fit in one window
             (MMDetection's behaviour); by default such dimensions are not
             shifted (the official classifier's rule).
@@ -409,16 +410,17 @@ class SwinBlock(BaseModule):
         M, shift = self.window_and_shift(hw_shape)
         return window_plan(batch, hw_shape, M, shift, device)
 
-    def fused_shifted_window_attention(self, x: torch.Tensor,
-                                       hw_shape: HWShape) -> torch.Tensor:
-        """The same W-MSA / SW-MSA with pad + shift + partition done as one
-        row gather and reverse + shift back + crop as one more
-        (:func:`window_plan`), and attention through the fused kernel where
-        it applies.
+    def fused_attention_residual(self, x: torch.Tensor,
+                                 hw_shape: HWShape) -> torch.Tensor:
+        """x + DropPath((S)W-MSA(LN(x))) (V2: LN after attention) with pad
+        + shift + partition done as one row gather, attention through the
+        fused kernel where it applies, and reverse + shift back + crop + the
+        residual add as one ``index_add_`` into a copy of x.
         """
         B, L, C = x.shape
         plan = self.window_plan(B, hw_shape, x.device)
-        rows = x.reshape(B * L, C)  # B*L, C
+        rows = x if self.post_norm else self.norm1(x)
+        rows = rows.reshape(B * L, C)  # B*L, C
         if plan.zero_row:
             rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
         windows = rows.index_select(0, plan.gather_index)  # B*nW*N, C
@@ -429,20 +431,36 @@ class SwinBlock(BaseModule):
             windows = self.attn.forward_runs(
                 windows, self.attn.bias_with_masks(plan.group_masks),
                 plan.runs)  # B*nW, N, C
-        x = windows.view(-1, C).index_select(0, plan.scatter_index)
-        return x.view(B, L, C)  # B, L, C
+        if self.post_norm:
+            windows = self.norm1(windows)
+        # Windows are image-major, so drop path per image is per sample.
+        windows = self.drop_path(windows.view(B, -1, C))  # B, nW*N, C
+        # Row 0 of the copy collects (and drops) what padding slots get.
+        out = F.pad(x.reshape(B * L, C), (0, 0, 1, 0))  # 1 + B*L, C
+        out.index_add_(0, plan.gather_index + (0 if plan.zero_row else 1),
+                       windows.reshape(-1, C).to(out.dtype))
+        return out[1:].view(B, L, C)  # B, L, C
 
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
         if self.fused and x.device.type == 'cpu' and not self.training \
                 and not torch.is_grad_enabled():
             return self.forward_in_chunks(x, hw_shape)
-        attention = (self.fused_shifted_window_attention
-                     if self.fused else self.shifted_window_attention)
-        if self.post_norm:
-            x = x + self.drop_path(self.norm1(attention(x, hw_shape)))
-            return x + self.drop_path(self.norm2(self.mlp(x)))
-        x = x + self.drop_path(attention(self.norm1(x), hw_shape))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        if self.fused:
+            x = self.fused_attention_residual(x, hw_shape)
+        elif self.post_norm:
+            x = x + self.drop_path(
+                self.norm1(self.shifted_window_attention(x, hw_shape)))
+        else:
+            x = x + self.drop_path(
+                self.shifted_window_attention(self.norm1(x), hw_shape))
+        branch = (self.norm2(self.mlp(x))
+                  if self.post_norm else self.mlp(self.norm2(x)))
+        branch = self.drop_path(branch)
+        if self.fused and branch.dtype == x.dtype:
+            # The branch is a fresh tensor autograd does not keep: add the
+            # residual into it instead of allocating the sum.
+            return branch.add_(x)
+        return x + branch
 
     def forward_in_chunks(self, x: torch.Tensor,
                           hw_shape: HWShape) -> torch.Tensor:
