@@ -39,6 +39,10 @@ from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
 #: the 32 MiB above which glibc maps every allocation afresh.
 CHUNK_BYTES = 6 * 2**20
 
+#: Above this many runs of windows sharing a mask, the fused attention runs
+#: once with every window's mask gathered instead of once per run.
+MAX_MASK_RUNS = 4
+
 
 class WindowAttention(BaseModule):
     """Multi-head self-attention inside M x M windows, plus a relative
@@ -160,7 +164,10 @@ class WindowAttention(BaseModule):
                      runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
         """The same attention through PyTorch's fused kernel
         (F.scaled_dot_product_attention: flash on CPU, memory-efficient on
-        CUDA), one call per run of windows that share a bias + mask.
+        CUDA): one call per run of windows that share a bias + mask, or,
+        when the runs are many and short (small maps, where most windows
+        meet the shift boundary), one call with each window's bias + mask
+        gathered.
 
         Args:
             windows: (B*nW, N, C).
@@ -174,18 +181,31 @@ class WindowAttention(BaseModule):
         Bw, N, C = windows.shape
         q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
         q, k, scale = self.scaled_qk(q, k)
-        masks = aligned_attn_mask(bias_masks.to(q.dtype))
         dropout = self.attn_drop.p if self.training else 0.
-        x = torch.cat([
-            F.scaled_dot_product_attention(
-                q[first:first + count],
-                k[first:first + count],
-                v[first:first + count],
-                attn_mask=masks[group:group + 1],
+        if len(runs) > MAX_MASK_RUNS:
+            groups = torch.tensor([group for _, _, group in runs],
+                                  device=q.device)
+            counts = torch.tensor([count for _, count, _ in runs],
+                                  device=q.device)
+            masks = bias_masks.index_select(
+                0, groups.repeat_interleave(counts))  # Bw, heads, N, N
+            x = F.scaled_dot_product_attention(
+                q, k, v,
+                attn_mask=aligned_attn_mask(masks.to(q.dtype)),
                 dropout_p=dropout,
-                scale=scale).transpose(1, 2)  # count, N, heads, d
-            for first, count, group in runs
-        ])  # Bw, N, heads, d
+                scale=scale).transpose(1, 2)  # Bw, N, heads, d
+        else:
+            masks = aligned_attn_mask(bias_masks.to(q.dtype))
+            x = torch.cat([
+                F.scaled_dot_product_attention(
+                    q[first:first + count],
+                    k[first:first + count],
+                    v[first:first + count],
+                    attn_mask=masks[group:group + 1],
+                    dropout_p=dropout,
+                    scale=scale).transpose(1, 2)  # count, N, heads, d
+                for first, count, group in runs
+            ])  # Bw, N, heads, d
         x = x.reshape(Bw, N, C)  # Bw, N, heads*d
         return self.proj_drop(self.proj(x))
 
