@@ -5,14 +5,17 @@ into swin_mm through the OpenMMLab checkpoint layout). swin_mm runs with
 ``always_shift=True``, the option that computes exactly what MMDetection
 computes, so every case also reports the largest output difference.
 
-Each case times ``rounds`` rounds; a round runs MMDetection's model, then
-swin_mm's, then one dense 2048^3 matmul (the machine's reference rate at
-that moment), so drift on a shared machine hits all three alike. Medians are
-reported. Peak memory is measured for each model in a fresh process, over
-its first step: on CUDA the allocator's peak, on CPU the process's peak
-resident set (VmHWM, reset through /proc/self/clear_refs) above the resident
-set before the step (a fresh process, so memory the allocator kept from
-earlier runs cannot hide it).
+Each case times ``rounds`` rounds; a round runs both models (MMDetection's
+first in even rounds, swin_mm's first in odd ones), then one dense 2048^3
+matmul (the machine's reference rate at that moment), so drift on a shared
+machine hits all three alike. Reported: median times, and the speed-up as
+the median of the per-round ratios.
+
+Peak memory is measured for each model in a fresh process, over its first
+step: on CUDA the allocator's peak, on CPU the process's peak resident set
+(VmHWM, reset through /proc/self/clear_refs) above the resident set before
+the step (a fresh process, so memory the allocator kept from earlier runs
+cannot hide it).
 """
 import json
 import statistics
@@ -45,7 +48,7 @@ class Case:
 class Result:
     """Measured figures of one :class:`Case`."""
     case: Case
-    seconds: Dict[str, float]  # median per model: 'mmdet', 'swin_mm'
+    times: Dict[str, List[float]]  # per round and model: 'mmdet', 'swin_mm'
     matmul_gflops: float  # median dense matmul rate during the case
     model_gflop: float  # GFLOP of one step of one model (same for both)
     dense_gflop: float  # the part of it in linear layers and the embedding
@@ -54,8 +57,15 @@ class Result:
 
     @property
     def ratio(self) -> float:
-        """swin_mm's speed-up over MMDetection (>1: swin_mm is faster)."""
-        return self.seconds['mmdet'] / self.seconds['swin_mm']
+        """swin_mm's speed-up over MMDetection (>1: swin_mm is faster): the
+        median over rounds of each round's time ratio."""
+        return statistics.median(
+            a / b for a, b in zip(self.times['mmdet'], self.times['swin_mm']))
+
+    @property
+    def seconds(self) -> Dict[str, float]:
+        """Median seconds per step of each model."""
+        return {name: statistics.median(t) for name, t in self.times.items()}
 
     @property
     def dense_bound(self) -> float:
@@ -210,8 +220,11 @@ def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
 
     times: Dict[str, List[float]] = {name: [] for name in steps}
     rates = []
-    for _ in range(rounds):
-        for name, step in steps.items():
+    for round_index in range(rounds):
+        # Alternate which model goes first, so that neither always runs
+        # right after the matmul (or first after a pause).
+        order = list(steps.items())
+        for name, step in order if round_index % 2 == 0 else order[::-1]:
             _sync(device)
             start = time.perf_counter()
             step()
@@ -229,7 +242,7 @@ def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
     to_gflop = 2 * case.batch * (3 if case.mode == 'train' else 1) / 1e9
     result = Result(
         case=case,
-        seconds={name: statistics.median(t) for name, t in times.items()},
+        times=times,
         matmul_gflops=statistics.median(rates),
         model_gflop=sum(macs.values()) * to_gflop,
         dense_gflop=macs['dense'] * to_gflop,
@@ -295,7 +308,7 @@ def format_results(results: Sequence[Result],
 
 
 LEGEND = (
-    'speed-up: swin_mm img/s / mmdet img/s (medians, same rounds). '
+    'speed-up: median over rounds of mmdet time / swin_mm time. '
     'bound: the speed-up swin_mm would reach if everything but its dense '
     'products (linear layers, patch-embedding conv) took no time and those '
     'ran at the measured matmul rate. max|diff|: largest output difference '
