@@ -45,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cp-memory', action='store_true',
                         help='also count activations saved for backward with '
                         'and without with_cp at each --train size')
+    parser.add_argument('--per-round', action='store_true',
+                        help='also print every round\'s times')
     parser.add_argument('--markdown', action='store_true',
                         help='print markdown tables (for the README)')
     args = parser.parse_args(argv)
@@ -96,6 +98,10 @@ def main(argv=None) -> int:
             results.append(result)
             print(f'done: {arch} {case.mode} {case.batch}x{case.size[0]}x'
                   f'{case.size[1]}: {result.ratio:.2f}x', flush=True)
+            if args.per_round:
+                for name, times in result.times.items():
+                    print(f'  {name} s/step per round: ' +
+                          ' '.join(f'{t:.3f}' for t in times))
     rate = statistics.median(r.matmul_gflops for r in results) \
         if results else None
     print()

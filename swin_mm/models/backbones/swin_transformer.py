@@ -434,8 +434,8 @@ class SwinBlock(BaseModule):
                                  hw_shape: HWShape) -> torch.Tensor:
         """x + DropPath((S)W-MSA(LN(x))) (V2: LN after attention) with pad
         + shift + partition done as one row gather, attention through the
-        fused kernel where it applies, and reverse + shift back + crop + the
-        residual add as one ``index_add_`` into a copy of x.
+        fused kernel where it applies, and reverse + shift back + crop as
+        one more gather, the residual added into its result.
         """
         B, L, C = x.shape
         plan = self.window_plan(B, hw_shape, x.device)
@@ -453,13 +453,8 @@ class SwinBlock(BaseModule):
                 plan.runs)  # B*nW, N, C
         if self.post_norm:
             windows = self.norm1(windows)
-        # Windows are image-major, so drop path per image is per sample.
-        windows = self.drop_path(windows.view(B, -1, C))  # B, nW*N, C
-        # Row 0 of the copy collects (and drops) what padding slots get.
-        out = F.pad(x.reshape(B * L, C), (0, 0, 1, 0))  # 1 + B*L, C
-        out.index_add_(0, plan.gather_index + (0 if plan.zero_row else 1),
-                       windows.reshape(-1, C).to(out.dtype))
-        return out[1:].view(B, L, C)  # B, L, C
+        branch = windows.view(-1, C).index_select(0, plan.scatter_index)
+        return _add_residual(x, self.drop_path(branch.view(B, L, C)))
 
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
         if self.fused and x.device.type == 'cpu' and not self.training \
@@ -476,11 +471,7 @@ class SwinBlock(BaseModule):
         branch = (self.norm2(self.mlp(x))
                   if self.post_norm else self.mlp(self.norm2(x)))
         branch = self.drop_path(branch)
-        if self.fused and branch.dtype == x.dtype:
-            # The branch is a fresh tensor autograd does not keep: add the
-            # residual into it instead of allocating the sum.
-            return branch.add_(x)
-        return x + branch
+        return _add_residual(x, branch) if self.fused else x + branch
 
     def forward_in_chunks(self, x: torch.Tensor,
                           hw_shape: HWShape) -> torch.Tensor:
@@ -533,6 +524,16 @@ class SwinBlock(BaseModule):
         intermediate (the MLP hidden layer) stays near CHUNK_BYTES."""
         hidden = self.mlp.fc1.out_features
         return max(self.window_size**2, CHUNK_BYTES // (4 * hidden))
+
+
+def _add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """x + branch, written into ``branch``: a fresh tensor that autograd does
+    not keep (a layer's output), so the sum needs no new memory. Falls back
+    to a new tensor when the dtypes differ (autocast), keeping x's
+    precision."""
+    if branch.dtype != x.dtype:
+        return x + branch
+    return branch.add_(x)
 
 
 class SwinStage(BaseModule):

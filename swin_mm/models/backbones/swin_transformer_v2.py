@@ -180,7 +180,8 @@ class SwinTransformerV2(SwinTransformer):
     path, checkpoint loading); the differences:
 
     Args:
-        arch: 'tiny', 'small', 'base', 'large' or a dict (as V1).
+        arch: 'tiny', 'small', 'base', 'large' (V2's presets are V1's) or a
+            dict (as V1).
         window_size: M, one int or one per stage (e.g. 8 or 16 for the
             ImageNet-1K models; (12, 12, 12, 6) for window-12 22K models).
         pretrained_window_size: Window size(s) of pre-training, for the
@@ -190,17 +191,6 @@ class SwinTransformerV2(SwinTransformer):
         kwargs: The remaining :class:`SwinTransformer` arguments, except
             ``qk_scale`` (cosine attention has none).
     """
-    arch_zoo = {
-        'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2),
-                     num_heads=(3, 6, 12, 24)),
-        'small': dict(embed_dims=96, depths=(2, 2, 18, 2),
-                      num_heads=(3, 6, 12, 24)),
-        'base': dict(embed_dims=128, depths=(2, 2, 18, 2),
-                     num_heads=(4, 8, 16, 32)),
-        'large': dict(embed_dims=192, depths=(2, 2, 18, 2),
-                      num_heads=(6, 12, 24, 48)),
-    }
-
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
                  *,
