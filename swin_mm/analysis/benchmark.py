@@ -281,7 +281,7 @@ def format_results(results: Sequence[Result],
                    markdown: bool = False) -> str:
     """A table with one row per case."""
     header = ['arch', 'mode', 'input', 'mmdet img/s', 'swin_mm img/s',
-              'speed-up', 'bound', 'max|diff|', 'peak MiB mmdet',
+              'speed-up', 'bound', 'max abs diff', 'peak MiB mmdet',
               'peak MiB swin_mm', 'swin_mm GFLOP/s', '% of matmul']
     rows = []
     for r in results:
@@ -311,7 +311,7 @@ LEGEND = (
     'speed-up: median over rounds of mmdet time / swin_mm time. '
     'bound: the speed-up swin_mm would reach if everything but its dense '
     'products (linear layers, patch-embedding conv) took no time and those '
-    'ran at the measured matmul rate. max|diff|: largest output difference '
+    'ran at the measured matmul rate. max abs diff: largest output difference '
     '(fp32). peak MiB: peak memory of one step above what was held before '
     '(fresh process). GFLOP/s: counted multiply-adds x 2 (x 3 for a '
     'training step) per second; % of the dense fp32 matmul rate.')

@@ -62,7 +62,9 @@ def _download(url: str) -> str:
 def read_checkpoint(filename: str,
                     map_location: str = 'cpu',
                     allow_unsafe_unpickle: bool = False) -> Any:
-    """Read a checkpoint file or URL with weights-only unpickling.
+    """Read a checkpoint file or URL with weights-only unpickling (plus
+    the few types of mmengine's training checkpoints, see
+    :mod:`swin_mm.engine.safe_checkpoint`).
 
     Raises:
         FileNotFoundError: no such file.
@@ -72,10 +74,14 @@ def read_checkpoint(filename: str,
     path = _download(filename) if _is_url(filename) else filename
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {path}')
+    # mmengine's own training checkpoints (a detector trained here, say)
+    # hold a few logging objects beyond tensors: exactly those are allowed.
+    from swin_mm.engine.safe_checkpoint import mmengine_checkpoint_globals
     try:
-        return torch.load(
-            path, map_location=map_location,
-            weights_only=not allow_unsafe_unpickle)
+        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+            return torch.load(
+                path, map_location=map_location,
+                weights_only=not allow_unsafe_unpickle)
     except pickle.UnpicklingError as e:
         refused = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
         if refused is None:  # a damaged stream, not a refused object

@@ -47,6 +47,19 @@ def test_test_tool_evaluates_a_saved_checkpoint(det_run, toy_root, tmp_path):
     assert 0.0 <= metrics['coco/segm_mAP'] <= 1.0
 
 
+def test_trained_checkpoint_loads_into_a_backbone_weights_only(det_run):
+    # A detector checkpoint written by mmengine (with its logging objects)
+    # serves as a backbone's pretrained weights, without full unpickling.
+    from swin_mm.checkpoint import load_pretrained
+    from swin_mm.models import SwinTransformer
+    work, _ = det_run
+    backbone = SwinTransformer(embed_dims=48, depths=(2, 2, 2, 2),
+                               num_heads=(3, 6, 12, 24))
+    report = load_pretrained(backbone, str(work / 'iter_20.pth'))
+    assert report.layout == 'swin_mm' and report.matched
+    assert not report.missing and not report.unexpected
+
+
 def test_resume_continues_from_the_saved_iteration(det_run, toy_root,
                                                    tmp_path):
     work, _ = det_run
