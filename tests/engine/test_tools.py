@@ -156,7 +156,7 @@ def test_swin_v2_toy_configs_train_and_evaluate(toy_root, tmp_path, config,
     metric = r'coco/bbox_mAP: [\d.]+' if det else r'mIoU: [\d.]+'
     assert re.search(metric, log)
     # The V2 backbone was trained: its checkpoint holds V2's parameters.
-    state = torch.load(tmp_path / 'iter_4.pth', map_location='cpu',
-                       weights_only=False)['state_dict']
+    from swin_mm.checkpoint.loading import read_checkpoint
+    state = read_checkpoint(str(tmp_path / 'iter_4.pth'))['state_dict']
     assert 'backbone.stages.0.blocks.0.attn.logit_scale' in state
     assert 'backbone.stages.1.downsample.norm.weight' in state
