@@ -8,9 +8,17 @@ patch merging between stages. Emits NCHW maps at strides 4, 8, 16, 32 with
 C, 2C, 4C, 8C channels, each through its own LayerNorm, as MMDetection's and
 MMSegmentation's necks and heads expect.
 
-Layout (bottom-up): ``WindowMSA`` -> ``Mlp`` -> ``SwinBlock`` ->
-``SwinStage`` -> ``SwinTransformer``. Window helpers live in
-``swin_mm.models.layers.windows``, patch layers in ``...layers.patch``.
+Layout (bottom-up): ``WindowAttention`` (shared by V1 and V2) ->
+``WindowMSA`` -> ``Mlp`` -> ``SwinBlock`` -> ``SwinStage`` ->
+``SwinTransformer``. Window helpers live in
+``swin_mm.models.layers.windows``, patch layers in ``...layers.patch``; V2
+builds on these in ``swin_transformer_v2``.
+
+Two paths compute each block: the reference steps as the paper describes
+them (pad, cyclic shift, partition, explicit attention, reverse, shift
+back, crop) and the default fast path (one precomputed row gather for the
+windows, PyTorch's fused attention where it applies, chunked CPU
+inference). Tests hold them equal.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
