@@ -68,16 +68,15 @@ def cp_memory_table(args: argparse.Namespace) -> str:
     for arch in args.archs:
         for size, batch in args.train:
             x = torch.randn(batch, 3, *size, device=args.device)
-            for name in ('mmdet', 'swin_mm'):
-                saved = []
-                for with_cp in (False, True):
-                    models = build_pair(arch, args.device, with_cp=with_cp)
-                    model = models[0 if name == 'mmdet' else 1]
-                    saved.append(saved_activation_mib(model, x))
+            saved = {'mmdet': [], 'swin_mm': []}
+            for with_cp in (False, True):
+                models = build_pair(arch, args.device, with_cp=with_cp)
+                for name, model in zip(saved, models):
+                    saved[name].append(saved_activation_mib(model, x))
+            for name, (plain, ckpt) in saved.items():
                 lines.append(
                     f'{arch}  {batch}x{size[0]}x{size[1]}  {name}  '
-                    f'{saved[0]:.0f}  {saved[1]:.0f}  '
-                    f'1/{saved[0] / saved[1]:.1f}')
+                    f'{plain:.0f}  {ckpt:.0f}  1/{plain / ckpt:.1f}')
     return '\n'.join(lines)
 
 

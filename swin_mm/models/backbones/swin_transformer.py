@@ -438,6 +438,18 @@ class SwinBlock(BaseModule):
         M, shift = self.window_and_shift(hw_shape)
         return window_plan(batch, hw_shape, M, shift, device)
 
+    def gather_source(self, x: torch.Tensor,
+                      plan: WindowPlan) -> torch.Tensor:
+        """The rows that :attr:`WindowPlan.gather_index` reads: the
+        attention input (LN(x) in V1, x with post-norm) flattened to
+        (B*L, C), with a zero row 0 prepended when padding slots exist."""
+        B, L, C = x.shape
+        rows = x if self.post_norm else self.norm1(x)
+        rows = rows.reshape(B * L, C)  # B*L, C
+        if plan.zero_row:
+            rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
+        return rows
+
     def fused_attention_residual(self, x: torch.Tensor,
                                  hw_shape: HWShape) -> torch.Tensor:
         """x + DropPath((S)W-MSA(LN(x))) (V2: LN after attention) with pad
@@ -447,10 +459,7 @@ class SwinBlock(BaseModule):
         """
         B, L, C = x.shape
         plan = self.window_plan(B, hw_shape, x.device)
-        rows = x if self.post_norm else self.norm1(x)
-        rows = rows.reshape(B * L, C)  # B*L, C
-        if plan.zero_row:
-            rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
+        rows = self.gather_source(x, plan)  # (1 +) B*L, C
         windows = rows.index_select(0, plan.gather_index)  # B*nW*N, C
         windows = windows.view(-1, plan.window_size**2, C)  # B*nW, N, C
         if self.attn.needs_explicit_attention(x.device):
@@ -496,10 +505,7 @@ class SwinBlock(BaseModule):
         B, L, C = x.shape
         plan = self.window_plan(B, hw_shape, x.device)
         N = plan.window_size**2
-        rows = x if self.post_norm else self.norm1(x)
-        rows = rows.reshape(B * L, C)  # B*L, C
-        if plan.zero_row:
-            rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
+        rows = self.gather_source(x, plan)  # (1 +) B*L, C
         # Row 0 of the output collects (and drops) what padding slots get.
         out = F.pad(x.reshape(B * L, C), (0, 0, 1, 0))  # 1 + B*L, C
         out_index = plan.gather_index + (0 if plan.zero_row else 1)
