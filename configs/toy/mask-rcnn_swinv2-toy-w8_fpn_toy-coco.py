@@ -8,7 +8,7 @@ model = dict(
         arch=dict(embed_dims=48, depths=(2, 2, 2, 2),
                   num_heads=(3, 6, 12, 24)),
         window_size=8,
-        drop_path_rate=0.1,
+        drop_path_rate=0.,
         out_indices=(0, 1, 2, 3)))
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={

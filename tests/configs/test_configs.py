@@ -107,6 +107,20 @@ def test_segmentation_recipe_is_the_published_one():
     assert cfg.model.backbone.drop_path_rate == 0.3
 
 
+@pytest.mark.parametrize('name', [
+    'mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py',
+    'mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py'
+])
+def test_toy_detector_reads_objects_over_56_px_from_p3(name):
+    model = build_model(Config.fromfile(str(CONFIGS / 'toy' / name)))
+    # rois: (batch index, x1, y1, x2, y2): toy objects of 24, 40, 60, 96 px.
+    rois = torch.tensor([[0., 0., 0., s, s] for s in (24, 40, 60, 96)])
+    for extractor in (model.roi_head.bbox_roi_extractor,
+                      model.roi_head.mask_roi_extractor):
+        levels = extractor.map_roi_levels(rois, num_levels=4)
+        assert levels.tolist() == [0, 0, 1, 1]
+
+
 SWAP = """
 model = dict(
     backbone=dict(
