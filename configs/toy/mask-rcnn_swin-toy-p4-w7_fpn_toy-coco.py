@@ -19,10 +19,11 @@ model = dict(
         out_indices=(0, 1, 2, 3)),
     neck=dict(in_channels=[48, 96, 192, 384], out_channels=ch),
     rpn_head=dict(in_channels=ch, feat_channels=ch),
-    # mmcv's CPU RoIAlign dominates a step: fixed 2x2 samples per bin (not
-    # adaptive) and 64 sampled RoIs per image keep it in check. The toy
-    # objects are 20-96 px: with the default finest_scale (56) all of them
-    # would be read from P2 (stride 4); 28 sends those over 56 px to P3.
+    # mmcv's CPU RoIAlign is a large part of a step: fixed 2x2 samples per
+    # bin (not adaptive) and 64 sampled RoIs per image keep it in check.
+    # The toy objects are 20-96 px: with the default finest_scale (56) all
+    # of them would be read from P2 (stride 4); 28 sends those over 56 px to
+    # P3.
     roi_head=dict(
         bbox_roi_extractor=dict(
             out_channels=ch, finest_scale=28,
