@@ -11,7 +11,7 @@ detector trained by tools/train.py and its checkpoint:
         --checkpoint swin_tiny_patch4_window7_224.pth --out features.png
     python tools/analysis/visualize_features.py \\
         --config configs/toy/mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py \\
-        --checkpoint work_dirs/toy_mask_rcnn/iter_600.pth
+        --checkpoint work_dirs/toy_mask_rcnn/iter_1800.pth
 """
 import argparse
 import os
