@@ -2,10 +2,32 @@
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
 from swin_mm.registry import HOOKS
+
+
+def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:
+    """Each value averaged with up to ``window - 1`` values before it.
+
+    NaN entries (iterations where a loss was absent) are skipped; a point
+    whose whole window is NaN stays NaN.
+    """
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f'window must be a positive int, got {window!r}')
+    values = np.asarray(values, dtype=np.float64)
+    present = ~np.isnan(values)
+    # Running sums with a leading 0, so a window [i - w + 1, i] is a
+    # difference of two entries: (N + 1,)
+    sums = np.concatenate([[0.], np.cumsum(np.where(present, values, 0.))])
+    counts = np.concatenate([[0], np.cumsum(present)])
+    end = np.arange(1, len(values) + 1)
+    start = np.maximum(end - window, 0)
+    count = counts[end] - counts[start]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(count > 0, (sums[end] - sums[start]) / count, np.nan)
 
 
 @HOOKS.register_module()
@@ -15,13 +37,21 @@ class LossCurveHook(Hook):
     Args:
         filename: Name of the PNG inside ``runner.work_dir``.
         keys: Loss names to plot; by default every logged ``loss*`` value.
+        window: Plot each loss averaged over this many iterations (as
+            mmengine's logger smooths what it prints); 1 plots raw values.
     """
     priority = 'VERY_LOW'
 
     def __init__(self, filename: str = 'loss_curve.png',
-                 keys: Optional[Sequence[str]] = None) -> None:
+                 keys: Optional[Sequence[str]] = None,
+                 window: int = 20) -> None:
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(
+                f'LossCurveHook: window must be a positive int (iterations '
+                f'to average), got {window!r}')
         self.filename = filename
         self.keys = keys
+        self.window = window
         self.history: List[Tuple[int, Dict[str, float]]] = []
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
@@ -45,13 +75,16 @@ class LossCurveHook(Hook):
         names = sorted({k for _, losses in self.history for k in losses})
         fig, ax = plt.subplots(figsize=(8, 5))
         for name in names:
-            ax.plot(steps, [losses.get(name, float('nan'))
-                            for _, losses in self.history],
-                    label=name, linewidth=2 if name == 'loss' else 1)
+            raw = [losses.get(name, float('nan'))
+                   for _, losses in self.history]
+            ax.plot(steps, trailing_mean(raw, self.window), label=name,
+                    linewidth=2 if name == 'loss' else 1)
         ax.set_xlabel('iteration')
         ax.set_ylabel('loss')
         ax.set_yscale('log')
-        ax.set_title(osp.basename(runner.work_dir))
+        smoothing = (f' (mean of {self.window} iterations)'
+                     if self.window > 1 else '')
+        ax.set_title(osp.basename(runner.work_dir) + smoothing)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
