@@ -9,14 +9,19 @@ from mmengine.hooks import Hook
 from swin_mm.registry import HOOKS
 
 
+def _check_window(window: int) -> None:
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f'window must be a positive int (iterations to '
+                         f'average), got {window!r}')
+
+
 def trailing_mean(values: Sequence[float], window: int) -> np.ndarray:
     """Each value averaged with up to ``window - 1`` values before it.
 
     NaN entries (iterations where a loss was absent) are skipped; a point
     whose whole window is NaN stays NaN.
     """
-    if not isinstance(window, int) or window < 1:
-        raise ValueError(f'window must be a positive int, got {window!r}')
+    _check_window(window)
     values = np.asarray(values, dtype=np.float64)
     present = ~np.isnan(values)
     # Running sums with a leading 0, so a window [i - w + 1, i] is a
@@ -45,10 +50,7 @@ class LossCurveHook(Hook):
     def __init__(self, filename: str = 'loss_curve.png',
                  keys: Optional[Sequence[str]] = None,
                  window: int = 20) -> None:
-        if not isinstance(window, int) or window < 1:
-            raise ValueError(
-                f'LossCurveHook: window must be a positive int (iterations '
-                f'to average), got {window!r}')
+        _check_window(window)  # fail when the config is built
         self.filename = filename
         self.keys = keys
         self.window = window
