@@ -55,6 +55,15 @@ def _assert_close(ref, fast, tol=1e-5):
         assert (a - b).abs().max().item() <= tol
 
 
+def _assert_grads_close(ref_grads, fast_grads, tol=1e-5):
+    """Same parameters with gradients, each within tol of its largest."""
+    assert ref_grads.keys() == fast_grads.keys()
+    for name in ref_grads:
+        scale = ref_grads[name].abs().max().item() + 1e-12
+        diff = (ref_grads[name] - fast_grads[name]).abs().max().item()
+        assert diff / scale <= tol, name
+
+
 @pytest.mark.parametrize('size', SIZES)
 @pytest.mark.parametrize('train', [False, True])
 @pytest.mark.parametrize('with_cp', [False, True])
@@ -64,11 +73,7 @@ def test_fast_path_equals_reference(size, train, with_cp):
     ref_outs, ref_grads = _outputs_and_grads(ref, x, train)
     fast_outs, fast_grads = _outputs_and_grads(fast, x, train)
     _assert_close(ref_outs, fast_outs)
-    assert ref_grads.keys() == fast_grads.keys()
-    for name in ref_grads:
-        scale = ref_grads[name].abs().max().item() + 1e-12
-        diff = (ref_grads[name] - fast_grads[name]).abs().max().item()
-        assert diff / scale <= 1e-5, name
+    _assert_grads_close(ref_grads, fast_grads)
 
 
 def test_fused_kernel_path_with_autograd_equals_reference():
@@ -86,10 +91,39 @@ def test_fused_kernel_path_with_autograd_equals_reference():
     ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
     fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
     _assert_close(ref_outs, fast_outs)
-    for name in ref_grads:
-        scale = ref_grads[name].abs().max().item() + 1e-12
-        diff = (ref_grads[name] - fast_grads[name]).abs().max().item()
-        assert diff / scale <= 1e-5, name
+    _assert_grads_close(ref_grads, fast_grads)
+
+
+@pytest.mark.parametrize('project_first', [True, False])
+def test_qkv_projection_before_or_after_window_gather_equals_reference(
+        monkeypatch, project_first):
+    # The qkv projection commutes with the window gather, padding slots
+    # reading qkv(0): both orders give the reference outputs and gradients.
+    decisions = []
+
+    def decide(plan, tokens, channels):
+        decisions.append(plan.gather_index.numel() > tokens and project_first)
+        return decisions[-1]
+
+    monkeypatch.setattr(swin_module, 'project_before_gather', decide)
+    ref, fast = _pair()
+    x = torch.randn(2, 3, 150, 203)  # every stage padded
+    ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
+    fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
+    assert len(decisions) == 8 and all(d == project_first for d in decisions)
+    _assert_close(ref_outs, fast_outs)
+    _assert_grads_close(ref_grads, fast_grads)
+
+
+def test_qkv_projection_goes_first_only_where_padding_outweighs_copying():
+    # 256x256 input at window 7, as in the toy configs: stage maps 64, 32,
+    # 16, 8 padded to 70, 35, 21, 14 (padding 16 %, 16 %, 42 %, 67 % of the
+    # slots); C = 48, 96, 192, 384.
+    choices = []
+    for hw, C in [(64, 48), (32, 96), (16, 192), (8, 384), (56, 384)]:
+        plan = window_plan(1, (hw, hw), 7, (3, 3))
+        choices.append(swin_module.project_before_gather(plan, hw * hw, C))
+    assert choices == [False, False, True, True, False]
 
 
 def test_chunked_inference_splits_runs_and_still_matches(monkeypatch):

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import swin_mm.models.backbones.swin_transformer as swin_module
 from swin_mm.checkpoint import detect_layout, load_pretrained, to_official
 from swin_mm.models import SwinTransformerV2
 from swin_mm.models.backbones.swin_transformer_v2 import (SwinBlockV2,
@@ -187,7 +188,13 @@ def test_v2_with_cp_gives_identical_outputs_and_gradients():
 
 @pytest.mark.parametrize('train', [False, True])
 @pytest.mark.parametrize('size', [(128, 128), (97, 131), (40, 40)])
-def test_v2_fast_path_equals_reference(train, size):
+@pytest.mark.parametrize('pad_channels', [0, 10**9])
+def test_v2_fast_path_equals_reference(monkeypatch, train, size,
+                                       pad_channels):
+    # pad_channels 0: qkv projected before the window gather wherever a map
+    # is padded (V2's zero k bias included); 10**9: never.
+    monkeypatch.setattr(swin_module, 'PROJECT_FIRST_PAD_CHANNELS',
+                        pad_channels)
     ref = small_v2(window_size=8, fused_attention=False)
     fast = small_v2(window_size=8, fused_attention=True)
     x = torch.randn(2, 3, *size)

@@ -47,6 +47,10 @@ from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
 #: the 32 MiB above which glibc maps every allocation afresh.
 CHUNK_BYTES = 6 * 2**20
 
+#: See :func:`project_before_gather`: padding share x channels above which the
+#: qkv projection runs before the window gather.
+PROJECT_FIRST_PAD_CHANNELS = 16
+
 #: Above this many runs of windows sharing a mask, the fused attention runs
 #: once with every window's mask gathered instead of once per run.
 MAX_MASK_RUNS = 4
@@ -59,8 +63,9 @@ class WindowAttention(BaseModule):
         softmax(q' k'^T * scale + B + mask) v
 
     Both Swin versions share this: the explicit computation
-    (:meth:`forward`), the fused-kernel one (:meth:`forward_runs`) and the
-    choice between them. A version defines the projection
+    (:meth:`forward`, :meth:`attend`), the fused-kernel one
+    (:meth:`forward_runs`, :meth:`attend_runs`) and the choice between
+    them. A version defines the projection
     (:meth:`qkv_projection`), how q and k are scaled (:meth:`scaled_qk`)
     and B (:meth:`relative_position_bias`).
 
@@ -112,26 +117,33 @@ class WindowAttention(BaseModule):
         (num_heads, M*M, M*M)."""
         raise NotImplementedError
 
-    def qkv_heads(self, windows: torch.Tensor
-                  ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Project (B*nW, N, C) windows to q, k, v of (B*nW, heads, N, d).
+    def split_heads(self, qkv: torch.Tensor
+                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Projected (B*nW, N, 3C) windows to q, k, v of (B*nW, heads, N, d).
 
         Split along channels, not stacked and permuted: in backward the
         three gradients are then concatenated straight into the layout the
         projection needs, with no extra copy.
         """
-        Bw, N, C = windows.shape
+        Bw, N, C3 = qkv.shape
+        C = C3 // 3
         heads = self.num_heads
         return tuple(
             part.view(Bw, N, heads, C // heads).transpose(1, 2)
-            for part in self.qkv_projection(windows).split(C, dim=-1)
+            for part in qkv.split(C, dim=-1)
         )  # each Bw, heads, N, d
+
+    def output_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """The projection after attention, row by row: (..., C) -> (..., C).
+        """
+        return self.proj_drop(self.proj(x))
 
     def forward(self,
                 windows: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Attend within each window: the explicit computation,
-        softmax(q' k'^T * scale + B + mask) v, as the papers write it.
+        softmax(q' k'^T * scale + B + mask) v, as the papers write it, from
+        the windows' tokens to the output projection.
 
         Args:
             windows: (B*nW, N, C) tokens, N = M*M, the nW windows of each
@@ -142,9 +154,18 @@ class WindowAttention(BaseModule):
         Returns:
             (B*nW, N, C).
         """
-        Bw, N, C = windows.shape
+        return self.output_projection(
+            self.attend(self.qkv_projection(windows), mask))
+
+    def attend(self,
+               qkv: torch.Tensor,
+               mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The explicit attention of projected windows (B*nW, N, 3C), before
+        the output projection: (B*nW, N, C). ``mask`` as in :meth:`forward`.
+        """
+        Bw, N, _ = qkv.shape
         heads = self.num_heads
-        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
+        q, k, v = self.split_heads(qkv)  # each Bw, heads, N, d
         q, k, scale = self.scaled_qk(q, k)
         attn = q @ k.transpose(-2, -1)  # Bw, heads, N, N
         bias = self.relative_position_bias(math.isqrt(N))  # heads, N, N
@@ -158,8 +179,7 @@ class WindowAttention(BaseModule):
                              alpha=scale)  # B, nW, heads, N, N
             attn = attn.view(Bw, heads, N, N)
         attn = self.attn_drop(attn.softmax(dim=-1))
-        x = (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
-        return self.proj_drop(self.proj(x))
+        return (attn @ v).transpose(1, 2).reshape(Bw, N, -1)  # Bw, N, C
 
     def bias_with_masks(self, group_masks: torch.Tensor) -> torch.Tensor:
         """Relative position bias plus each of G shift masks (G, N, N):
@@ -170,7 +190,14 @@ class WindowAttention(BaseModule):
 
     def forward_runs(self, windows: torch.Tensor, bias_masks: torch.Tensor,
                      runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
-        """The same attention through PyTorch's fused kernel
+        """:meth:`forward` through PyTorch's fused kernel (see
+        :meth:`attend_runs`): (B*nW, N, C) windows -> (B*nW, N, C)."""
+        return self.output_projection(
+            self.attend_runs(self.qkv_projection(windows), bias_masks, runs))
+
+    def attend_runs(self, qkv: torch.Tensor, bias_masks: torch.Tensor,
+                    runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
+        """The attention of projected windows through PyTorch's fused kernel
         (F.scaled_dot_product_attention: flash on CPU, memory-efficient on
         CUDA): one call per run of windows that share a bias + mask, or,
         when the runs are many and short (small maps, where most windows
@@ -178,16 +205,16 @@ class WindowAttention(BaseModule):
         gathered.
 
         Args:
-            windows: (B*nW, N, C).
+            qkv: (B*nW, N, 3C) projected windows.
             bias_masks: (G, heads, N, N) from :meth:`bias_with_masks`.
             runs: (first window, windows, group) covering all windows in
                 order (:attr:`WindowPlan.runs`).
 
         Returns:
-            (B*nW, N, C).
+            (B*nW, N, C), before the output projection.
         """
-        Bw, N, C = windows.shape
-        q, k, v = self.qkv_heads(windows)  # each Bw, heads, N, d
+        Bw, N, _ = qkv.shape
+        q, k, v = self.split_heads(qkv)  # each Bw, heads, N, d
         q, k, scale = self.scaled_qk(q, k)
         dropout = self.attn_drop.p if self.training else 0.
         if len(runs) > MAX_MASK_RUNS:
@@ -214,8 +241,7 @@ class WindowAttention(BaseModule):
                     scale=scale).transpose(1, 2)  # count, N, heads, d
                 for first, count, group in runs
             ])  # Bw, N, heads, d
-        x = x.reshape(Bw, N, C)  # Bw, N, heads*d
-        return self.proj_drop(self.proj(x))
+        return x.reshape(Bw, N, -1)  # Bw, N, heads*d
 
     def needs_explicit_attention(self, device: torch.device) -> bool:
         """Whether the bias needs a gradient on a device whose fused kernel
@@ -456,21 +482,36 @@ class SwinBlock(BaseModule):
         + shift + partition done as one row gather, attention through the
         fused kernel where it applies, and reverse + shift back + crop as
         one more gather, the residual added into its result.
+
+        The projections are row-wise, so they commute with the gathers: the
+        output projection (and V2's norm) runs after the scatter, on the
+        map's tokens only, never on padding slots; on well-padded maps the
+        qkv projection runs before the gather too (see
+        :func:`project_before_gather`), padding slots reading the projection
+        of the zero row, qkv(0), exactly as the reference computes them.
         """
         B, L, C = x.shape
         plan = self.window_plan(B, hw_shape, x.device)
+        N = plan.window_size**2
         rows = self.gather_source(x, plan)  # (1 +) B*L, C
-        windows = rows.index_select(0, plan.gather_index)  # B*nW*N, C
-        windows = windows.view(-1, plan.window_size**2, C)  # B*nW, N, C
-        if self.attn.needs_explicit_attention(x.device):
-            windows = self.attn(windows, plan.window_masks)
+        if project_before_gather(plan, B * L, C):
+            qkv = self.attn.qkv_projection(rows).index_select(
+                0, plan.gather_index)  # B*nW*N, 3C
         else:
-            windows = self.attn.forward_runs(
-                windows, self.attn.bias_with_masks(plan.group_masks),
+            qkv = self.attn.qkv_projection(
+                rows.index_select(0, plan.gather_index))  # B*nW*N, 3C
+        qkv = qkv.view(-1, N, 3 * C)  # B*nW, N, 3C
+        if self.attn.needs_explicit_attention(x.device):
+            windows = self.attn.attend(qkv, plan.window_masks)
+        else:
+            windows = self.attn.attend_runs(
+                qkv, self.attn.bias_with_masks(plan.group_masks),
                 plan.runs)  # B*nW, N, C
+        tokens = windows.view(-1, C).index_select(
+            0, plan.scatter_index)  # B*L, C
+        branch = self.attn.output_projection(tokens)
         if self.post_norm:
-            windows = self.norm1(windows)
-        branch = windows.view(-1, C).index_select(0, plan.scatter_index)
+            branch = self.norm1(branch)
         return _add_residual(x, self.drop_path(branch.view(B, L, C)))
 
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
@@ -548,6 +589,22 @@ def _add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
     if branch.dtype != x.dtype:
         return x + branch
     return branch.add_(x)
+
+
+def project_before_gather(plan: WindowPlan, tokens: int,
+                          channels: int) -> bool:
+    """Whether to run the qkv projection on the map's rows before the
+    window gather rather than on the gathered windows.
+
+    Projecting first skips the padding slots' share of the projection
+    (3 C^2 multiply-adds each) but gathers 3C-wide rows instead of C-wide
+    ones (and scatters their gradients back in training). The projection's
+    saving grows with C, the extra copying does not: project first when
+    padding slots make up more than PROJECT_FIRST_PAD_CHANNELS / C of the
+    windows (at C = 48: a third; at C = 384: 4 %).
+    """
+    slots = plan.gather_index.numel()
+    return (slots - tokens) * channels > PROJECT_FIRST_PAD_CHANNELS * slots
 
 
 class SwinStage(BaseModule):
