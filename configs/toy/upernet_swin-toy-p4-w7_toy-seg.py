@@ -24,8 +24,9 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
+    # fused AdamW: see the toy Mask R-CNN config.
     optimizer=dict(type='AdamW', lr=6e-4, betas=(0.9, 0.999),
-                   weight_decay=0.01),
+                   weight_decay=0.01, fused=True),
     paramwise_cfg=dict(custom_keys={
         'absolute_pos_embed': dict(decay_mult=0.),
         'relative_position_bias_table': dict(decay_mult=0.),
