@@ -598,10 +598,12 @@ def project_before_gather(plan: WindowPlan, tokens: int,
 
     Projecting first skips the padding slots' share of the projection
     (3 C^2 multiply-adds each) but gathers 3C-wide rows instead of C-wide
-    ones (and scatters their gradients back in training). The projection's
-    saving grows with C, the extra copying does not: project first when
+    ones (and scatters their gradients back in training): per slot the
+    saving grows as C^2, the extra copying as C. So project first when
     padding slots make up more than PROJECT_FIRST_PAD_CHANNELS / C of the
-    windows (at C = 48: a third; at C = 384: 4 %).
+    windows (at C = 48: a third; at C = 384: 4 %), a rough balance of the
+    two costs on this CPU, not a tuned value (README, Speed, has what it
+    gained).
     """
     slots = plan.gather_index.numel()
     return (slots - tokens) * channels > PROJECT_FIRST_PAD_CHANNELS * slots
