@@ -188,13 +188,7 @@ def test_v2_with_cp_gives_identical_outputs_and_gradients():
 
 @pytest.mark.parametrize('train', [False, True])
 @pytest.mark.parametrize('size', [(128, 128), (97, 131), (40, 40)])
-@pytest.mark.parametrize('pad_channels', [0, 10**9])
-def test_v2_fast_path_equals_reference(monkeypatch, train, size,
-                                       pad_channels):
-    # pad_channels 0: qkv projected before the window gather wherever a map
-    # is padded (V2's zero k bias included); 10**9: never.
-    monkeypatch.setattr(swin_module, 'PROJECT_FIRST_PAD_CHANNELS',
-                        pad_channels)
+def test_v2_fast_path_equals_reference(train, size):
     ref = small_v2(window_size=8, fused_attention=False)
     fast = small_v2(window_size=8, fused_attention=True)
     x = torch.randn(2, 3, *size)
@@ -204,6 +198,28 @@ def test_v2_fast_path_equals_reference(monkeypatch, train, size,
             outs.append(model.train(train)(x))
     for a, b in zip(*outs):
         assert (a - b).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('pad_channels', [0, 10**9])
+def test_v2_qkv_projection_before_or_after_gather_equals_reference(
+        monkeypatch, pad_channels):
+    # pad_channels 0: V2's qkv (zero k bias) projected before the window
+    # gather wherever a map is padded; 10**9: never. Outputs and gradients.
+    monkeypatch.setattr(swin_module, 'PROJECT_FIRST_PAD_CHANNELS',
+                        pad_channels)
+    ref = small_v2(window_size=8, fused_attention=False)
+    fast = small_v2(window_size=8, fused_attention=True)
+    x = torch.randn(2, 3, 97, 131)  # every stage padded
+    outs, grads = [], []
+    for model in (ref, fast):
+        out = model.train()(x)
+        sum(o.square().mean() for o in out).backward()
+        outs.append(out)
+        grads.append([p.grad for p in model.parameters()])
+    for a, b in zip(*outs):
+        assert (a - b).abs().max().item() <= 1e-5
+    for a, b in zip(*grads):
+        assert (a - b).abs().max().item() <= 1e-5 * (a.abs().max() + 1e-12)
 
 
 def test_v2_window_shrinks_to_small_maps_without_shift():
