@@ -1,5 +1,10 @@
 # The embedded synthetic dataset (tools/make_toy_data.py) in COCO format:
 # 256x256 images, classes circle / square / triangle.
+# Models see them at half size, 128x128 (shapes 14-48 px): a step costs
+# about 0.16 s instead of 0.28 here, so about 1.7x as many steps fit in
+# the main job's ten minutes (README, Toy results). Boxes and masks are
+# predicted back at 256x256 and evaluated there.
+input_scale = (128, 128)
 dataset_type = 'CocoDataset'
 data_root = 'data/toy/'
 metainfo = dict(
@@ -10,14 +15,13 @@ backend_args = None
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    # A no-op at 256x256, but Mask R-CNN needs the scale_factor it records.
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='Resize', scale=input_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5, direction=['horizontal', 'vertical']),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='Resize', scale=input_scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',
