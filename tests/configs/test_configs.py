@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from swin_mm.datasets.toy import ToySpec
 from swin_mm.models import SwinTransformer, SwinTransformerV2
 
 CONFIGS = Path(__file__).parents[2] / 'configs'
@@ -112,9 +113,16 @@ def test_segmentation_recipe_is_the_published_one():
     'mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py'
 ])
 def test_toy_detector_reads_objects_over_56_px_from_p3(name):
-    model = build_model(Config.fromfile(str(CONFIGS / 'toy' / name)))
-    # rois: (batch index, x1, y1, x2, y2): toy objects of 24, 40, 60, 96 px.
-    rois = torch.tensor([[0., 0., 0., s, s] for s in (24, 40, 60, 96)])
+    cfg = Config.fromfile(str(CONFIGS / 'toy' / name))
+    model = build_model(cfg)
+    # The model sees the 256x256 toy images resized by the test pipeline.
+    resize, = [t for t in cfg.test_dataloader.dataset.pipeline
+               if t.type == 'Resize']
+    scale = resize.scale[0] / ToySpec().size
+    # rois: (batch index, x1, y1, x2, y2): toy objects of 24, 40, 60, 96 px
+    # in the image, as the model sees them.
+    rois = torch.tensor([[0., 0., 0., s * scale, s * scale]
+                         for s in (24, 40, 60, 96)])
     for extractor in (model.roi_head.bbox_roi_extractor,
                       model.roi_head.mask_roi_extractor):
         levels = extractor.map_roi_levels(rois, num_levels=4)
