@@ -48,9 +48,13 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt Makefile
 
 # The main job: generate the embedded toy dataset, train Mask R-CNN + Swin on
 # it and print COCO bbox / segm mAP on its val split.
+# It trains in TOY_NPROC processes (torchrun, gloo), one image and one
+# thread each: at 128x128 a second thread barely speeds up one process.
+TOY_NPROC ?= 2
 main: setup
 	$(PY) tools/make_toy_data.py data/toy
-	$(PY) tools/train.py $(TOY_DET) --work-dir work_dirs/toy_mask_rcnn
+	PYTHON=$(PY) tools/dist_train.sh $(TOY_DET) $(TOY_NPROC) \
+	  --work-dir work_dirs/toy_mask_rcnn
 
 # The same for UperNet + Swin on the toy label maps (mIoU).
 main-seg: setup

@@ -5,10 +5,11 @@ _base_ = [
     '../_base_/datasets/toy_coco_instance.py',
     'mmdet::_base_/default_runtime.py'
 ]
-# One image per step: at the same number of images seen, more, smaller steps
-# learn faster on this data, for a little more time per image (measured at
-# 256x256: about 0.30 s at batch 1 against 0.25 s at batch 4; see README,
-# Toy results).
+# One image per process and step. `make main` trains in two processes
+# (tools/dist_train.sh CONFIG 2, one thread each), i.e. two images per step:
+# on this data smaller steps learn more per image seen, and at 128x128 a
+# second thread barely speeds up one process, so two single-image processes
+# see the most images per minute (README, Toy results).
 batch_size = 1
 max_iters = 3000
 warmup_iters = 200

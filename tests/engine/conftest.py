@@ -25,8 +25,10 @@ def toy_root(tmp_path_factory):
 def small_run_options(root: Path, iters: int, det: bool = True) -> list:
     """--cfg-options that point a toy config at ``root`` and shorten it."""
     data = f'{root}/'
+    # The toy detection set is wrapped for copy-paste (MultiImageMixDataset).
+    train = 'train_dataloader.dataset' + ('.dataset' if det else '')
     opts = [
-        f'train_dataloader.dataset.data_root={data}',
+        f'{train}.data_root={data}',
         f'val_dataloader.dataset.data_root={data}',
         f'test_dataloader.dataset.data_root={data}',
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',

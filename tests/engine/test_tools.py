@@ -113,7 +113,7 @@ def test_two_process_torchrun_training_on_cpu(toy_root, tmp_path,
 
 def test_missing_data_root_is_a_clear_error(tmp_path):
     cfg = load_config(str(DET_CFG))
-    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'nowhere')
+    cfg.train_dataloader.dataset.dataset.data_root = str(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError,
                        match=r'train data root not found: .*nowhere'):
         check_data_paths(cfg, ('train', ))
@@ -130,7 +130,7 @@ def test_unparsable_annotation_file_is_a_clear_error(toy_root, tmp_path):
                        match=r'instances_val.json does not parse as JSON'):
         check_data_paths(cfg, ('val', ))
     out = run_tool('tools/train.py', DET_CFG, '--cfg-options',
-                   f'train_dataloader.dataset.data_root={tmp_path}/')
+                   f'train_dataloader.dataset.dataset.data_root={tmp_path}/')
     assert out.returncode != 0
     assert 'train data folder not found' in out.stderr
 
