@@ -56,8 +56,14 @@ main: setup
 	PYTHON=$(PY) tools/dist_train.sh $(TOY_DET) $(TOY_NPROC) \
 	  --work-dir work_dirs/toy_mask_rcnn
 
-# The same for UperNet + Swin on the toy label maps (mIoU).
+# The same for UperNet + Swin on the toy label maps (mIoU). Its backbone
+# starts from the toy Mask R-CNN's (as ADE20K's starts from ImageNet's):
+# `make main` runs first where its checkpoint is missing.
+TOY_DET_CKPT := work_dirs/toy_mask_rcnn/iter_3000.pth
 main-seg: setup
+	@test -f $(TOY_DET_CKPT) || { echo "[main-seg] $(TOY_DET_CKPT)" \
+	  "not found: training the toy Mask R-CNN first (make main)"; \
+	  $(MAKE) --no-print-directory main; }
 	$(PY) tools/make_toy_data.py data/toy
 	$(PY) tools/train.py $(TOY_SEG) --work-dir work_dirs/toy_upernet
 

@@ -1,5 +1,6 @@
 # The toy UperNet with a small swin_mm Swin V2 (C=48, depths 2,2,2,2,
-# window 8) in place of V1; same data, heads and schedule.
+# window 8) in place of V1; same data, heads and schedule, but trained
+# from scratch (`make main` trains no V2 detector to start from).
 _base_ = ['./upernet_swin-toy-p4-w7_toy-seg.py']
 model = dict(
     backbone=dict(

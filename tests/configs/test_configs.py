@@ -129,6 +129,35 @@ def test_toy_detector_reads_objects_over_56_px_from_p3(name):
         assert levels.tolist() == [0, 0, 1, 1]
 
 
+
+def test_toy_upernet_starts_from_the_toy_detectors_backbone(tmp_path):
+    """The toy UperNet's init_cfg names the checkpoint `make main` writes,
+    and init_weights loads that detector's backbone into it."""
+    toy = CONFIGS / 'toy'
+    det_cfg = Config.fromfile(str(toy / 'mask-rcnn_swin-toy-p4-w7_fpn_toy-'
+                                  'coco.py'))
+    seg_cfg = Config.fromfile(str(toy / 'upernet_swin-toy-p4-w7_toy-seg.py'))
+    makefile = (CONFIGS.parent / 'Makefile').read_text()
+    work_dir = 'work_dirs/toy_mask_rcnn'
+    assert f'--work-dir {work_dir}\n' in makefile
+    expected = f'{work_dir}/iter_{det_cfg.train_cfg.max_iters}.pth'
+    assert seg_cfg.model.backbone.init_cfg.checkpoint == expected
+    assert f'TOY_DET_CKPT := {expected}\n' in makefile
+
+    # A detector's checkpoint as mmengine's CheckpointHook saves it.
+    detector = build_model(det_cfg)
+    torch.save({'meta': {'iter': 1},
+                'state_dict': detector.state_dict()},
+               tmp_path / 'iter_1.pth')
+    seg_cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'iter_1.pth')
+    segmentor = build_model(seg_cfg)
+    segmentor.backbone.init_weights()
+    expected_state = detector.backbone.state_dict()
+    loaded = segmentor.backbone.state_dict()
+    assert loaded.keys() == expected_state.keys()
+    for key, value in expected_state.items():
+        assert torch.equal(loaded[key], value), key
+
 SWAP = """
 model = dict(
     backbone=dict(

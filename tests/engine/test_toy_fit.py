@@ -7,6 +7,7 @@ consistent swap of two class ids would still fit; this does not catch it.
 """
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.runner import Runner
 
 from swin_mm.engine.launch import load_config
@@ -26,8 +27,14 @@ def _one_batch_runner(toy_root, work_dir) -> Runner:
          # A narrow head: what is tested is the labels, not capacity.
          'model.decode_head.channels': 32,
          'model.auxiliary_head.channels': 16,
-         'model.backbone.drop_path_rate': 0.},
+         'model.backbone.drop_path_rate': 0.,
+         'model.backbone.init_cfg': None,
+         # The labels at full size (the config halves them): a circle of
+         # 14 px at half size is mostly boundary at the head's stride 4.
+         'train_dataloader.dataset.pipeline.2.scale': (256, 256),
+         'model.data_preprocessor.size': (256, 256)},
         str(work_dir))
+    assert cfg.train_dataloader.dataset.pipeline[2].type == 'Resize'
     return Runner.from_cfg(cfg)
 
 
@@ -54,9 +61,12 @@ def test_toy_upernet_fits_every_class_of_one_batch(toy_root, tmp_path):
         outputs = model.val_step(batch)
     confusion = np.zeros((4, 4), np.int64)  # rows: label, columns: predicted
     for sample in outputs:
-        label = sample.gt_sem_seg.data[0].numpy().ravel()
-        pred = sample.pred_sem_seg.data[0].numpy().ravel()
-        np.add.at(confusion, (label, pred), 1)
+        label = sample.gt_sem_seg.data  # (1, h, w): as the model saw it
+        # (1, H, W) at the image's original size -> (1, h, w)
+        pred = F.interpolate(sample.pred_sem_seg.data[None].float(),
+                             size=label.shape[-2:], mode='nearest')[0]
+        np.add.at(confusion, (label.numpy().ravel(),
+                              pred.long().numpy().ravel()), 1)
     present = confusion.sum(1) > 0
     assert present[0] and present[1:].sum() >= 2, confusion
     recall = confusion.diagonal()[present] / confusion.sum(1)[present]
