@@ -129,7 +129,6 @@ def test_toy_detector_reads_objects_over_56_px_from_p3(name):
         assert levels.tolist() == [0, 0, 1, 1]
 
 
-
 def test_toy_upernet_starts_from_the_toy_detectors_backbone(tmp_path):
     """The toy UperNet's init_cfg names the checkpoint `make main` writes,
     and init_weights loads that detector's backbone into it."""
@@ -157,6 +156,7 @@ def test_toy_upernet_starts_from_the_toy_detectors_backbone(tmp_path):
     assert loaded.keys() == expected_state.keys()
     for key, value in expected_state.items():
         assert torch.equal(loaded[key], value), key
+
 
 SWAP = """
 model = dict(
