@@ -39,6 +39,12 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+# What the train and val splits share.
+_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    metainfo=metainfo,
+    backend_args=backend_args)
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,
@@ -48,14 +54,11 @@ train_dataloader = dict(
     dataset=dict(
         type='MultiImageMixDataset',
         dataset=dict(
-            type=dataset_type,
-            data_root=data_root,
-            metainfo=metainfo,
+            **_dataset,
             ann_file='annotations/instances_train.json',
             data_prefix=dict(img='images/train/'),
             filter_cfg=dict(filter_empty_gt=True, min_size=1),
-            pipeline=load_pipeline,
-            backend_args=backend_args),
+            pipeline=load_pipeline),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=4,
@@ -64,14 +67,11 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
+        **_dataset,
         ann_file='annotations/instances_val.json',
         data_prefix=dict(img='images/val/'),
         test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+        pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(
     type='CocoMetric',
