@@ -36,6 +36,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from swin_mm.checkpoint import load_pretrained, pretrained_kwargs
 from swin_mm.registry import MODELS
+from ..layers.linear import Linear
 from ..layers.patch import HWShape, PatchEmbed, PatchMerging
 from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
                               relative_position_index, shift_window_mask,
@@ -94,7 +95,7 @@ class WindowAttention(BaseModule):
             relative_position_index(window_size).view(-1),
             persistent=False)  # M*M*M*M
         self.attn_drop = nn.Dropout(attn_drop_rate)
-        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj = Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop_rate)
 
     def init_weights(self) -> None:
@@ -285,7 +286,7 @@ class WindowMSA(WindowAttention):
         # (2M-1)^2 relative offsets, one bias per head.
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window_size - 1)**2, num_heads))
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.qkv = Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
 
     def init_weights(self) -> None:
         trunc_normal_(self.relative_position_bias_table, std=.02)
@@ -343,9 +344,9 @@ class Mlp(BaseModule):
                  drop_rate: float = 0.,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.fc1 = Linear(embed_dims, hidden_dims)
         self.act = build_activation_layer(act_cfg)
-        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+        self.fc2 = Linear(hidden_dims, embed_dims)
         self.drop = nn.Dropout(drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

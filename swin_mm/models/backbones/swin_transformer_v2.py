@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swin_mm.registry import MODELS
+from ..layers.linear import Linear, linear
 from ..layers.patch import PatchMergingV2
 from ..layers.windows import (log_spaced_relative_coords,
                               relative_position_index)
@@ -76,7 +77,7 @@ class WindowCosineMSA(WindowAttention):
             'relative_coords_table',
             log_spaced_relative_coords(window_size, pretrained_window_size),
             persistent=False)  # (2M-1)^2, 2
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=False)
+        self.qkv = Linear(embed_dims, embed_dims * 3, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(embed_dims))
             self.v_bias = nn.Parameter(torch.zeros(embed_dims))
@@ -95,7 +96,7 @@ class WindowCosineMSA(WindowAttention):
             bias = torch.cat(
                 [self.q_bias,
                  torch.zeros_like(self.v_bias), self.v_bias])  # 3C
-        return F.linear(windows, self.qkv.weight, bias)  # Bw, N, 3C
+        return linear(windows, self.qkv.weight, bias)  # Bw, N, 3C
 
     def logit_scale_value(self) -> torch.Tensor:
         """exp(min(logit_scale, log 100)) per head: (heads, 1, 1)."""

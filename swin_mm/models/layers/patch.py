@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
+from .linear import Linear
+
 HWShape = Tuple[int, int]
 
 
@@ -82,7 +84,7 @@ class PatchMerging(BaseModule):
         self.norm = (
             build_norm_layer(norm_cfg, 4 * in_channels)[1]
             if norm_cfg else None)
-        self.reduction = nn.Linear(
+        self.reduction = Linear(
             4 * in_channels, self.out_channels, bias=False)
 
     @staticmethod

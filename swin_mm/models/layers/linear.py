@@ -1,0 +1,110 @@
+"""Linear layers through oneDNN's inner product on AVX-512 CPUs.
+
+A Swin backbone's time on the CPU is mostly its dense products (the qkv and
+output projections, the MLP, patch merging). PyTorch runs fp32 ``F.linear``
+through MKL's sgemm, which keeps to its AVX2 kernels on CPUs that are not
+Intel's; oneDNN, also in every PyTorch CPU build, picks its kernels from the
+CPU's own feature flags. On the AMD EPYC (Zen 4, AVX-512) this project is
+measured on, oneDNN's fp32 inner product runs Swin's shapes 1.3-1.8x faster
+than MKL's sgemm (README, Speed). Both compute the same products in fp32;
+only the order of the sums differs (differences at rounding level).
+
+:func:`linear` is ``F.linear`` with that choice made; :class:`Linear` is
+``nn.Linear`` (same parameters, same state dict) calling it. The choice
+(:func:`onednn_linear_applies`): CPU fp32 tensors, PyTorch's oneDNN enabled
+(``torch.backends.mkldnn.flags(enabled=False)`` turns this off too), a CPU
+with AVX-512 (on AVX2-only CPUs MKL was measured as fast), no autocast, and
+no tracing or scripting (traced graphs keep the standard ``aten::linear``).
+Everywhere else, and on CUDA, it is ``F.linear``.
+
+With autograd, :class:`_OneDnnLinear` runs the forward product and the
+input gradient (grad_y W, itself a linear map) through oneDNN and the weight
+gradient (grad_y^T x) through ``torch.mm``, which was as fast or faster for
+that shape.
+"""
+from functools import lru_cache
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+
+@lru_cache(maxsize=1)
+def _cpu_has_avx512() -> bool:
+    return torch.backends.cpu.get_cpu_capability() in ('AVX512', 'AMX')
+
+
+def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether :func:`linear` takes oneDNN's inner product for x and weight.
+    """
+    return (not torch.jit.is_tracing() and not torch.jit.is_scripting()
+            and x.device.type == 'cpu' and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and x.dim() >= 2
+            and x.numel() > 0 and torch.backends.mkldnn.enabled
+            and torch.backends.mkldnn.is_available() and _cpu_has_avx512()
+            and not torch.is_autocast_enabled('cpu'))
+
+
+def _inner_product(x: torch.Tensor, weight: torch.Tensor,
+                   bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """x W^T + b by oneDNN: (tokens, in) -> (tokens, out)."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [],
+                                              '')
+
+
+class _OneDnnLinear(torch.autograd.Function):
+    """y = x W^T + b with oneDNN's forward and input gradient, on 2-D x.
+
+    2-D, so that the output is a tensor of its own, not a view (oneDNN
+    reshapes higher-dimensional outputs), and may be modified in place.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor,
+                bias: Optional[torch.Tensor]) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _inner_product(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor
+                 ) -> Tuple[Optional[torch.Tensor], ...]:
+        x, weight = ctx.saved_tensors  # tokens, in; out, in
+        grad = grad.contiguous()  # tokens, out
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            # grad_y W is the linear map whose weight is W^T (in, out);
+            # oneDNN reorders the weight anyway, so no copy of W^T first.
+            grad_x = _inner_product(grad, weight.t(), None)
+        if ctx.needs_input_grad[1]:
+            grad_weight = grad.t().mm(x)  # out, in
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(0)  # out
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(x: torch.Tensor,
+           weight: torch.Tensor,
+           bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, through oneDNN where
+    :func:`onednn_linear_applies` (see the module docstring)."""
+    if not onednn_linear_applies(x, weight):
+        return F.linear(x, weight, bias)
+    rows = x.reshape(-1, x.shape[-1])  # tokens, in
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                    or (bias is not None
+                                        and bias.requires_grad)):
+        out = _OneDnnLinear.apply(rows, weight, bias)
+    else:
+        out = _inner_product(rows, weight, bias)
+    return out.view(*x.shape[:-1], weight.shape[0])  # ..., out
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` whose product goes through :func:`linear`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return linear(x, self.weight, self.bias)

@@ -1,0 +1,116 @@
+"""swin_mm's Linear computes what nn.Linear computes, through oneDNN where
+that applies, and falls back to F.linear everywhere else.
+
+The AVX-512 condition is forced on here, so that the oneDNN path is
+exercised (and checked) on any CPU: oneDNN runs on every x86 CPU, the
+condition only says where it was measured to be faster.
+"""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import swin_mm.models.layers.linear as linear_module
+from swin_mm.models.layers.linear import Linear, linear, onednn_linear_applies
+
+
+@pytest.fixture
+def avx512(monkeypatch):
+    """Take the oneDNN path whatever the CPU, and count its products."""
+    monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: True)
+    calls = []
+    inner = linear_module._inner_product
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return inner(*args)
+
+    monkeypatch.setattr(linear_module, '_inner_product', counted)
+    return calls
+
+
+def _pair(in_features, out_features, bias):
+    torch.manual_seed(0)
+    ref = nn.Linear(in_features, out_features, bias=bias)
+    ours = Linear(in_features, out_features, bias=bias)
+    ours.load_state_dict(ref.state_dict())
+    return ref, ours
+
+
+@pytest.mark.parametrize('shape', [(37, 96), (2, 49, 96), (3, 5, 7, 96)])
+@pytest.mark.parametrize('bias', [True, False])
+def test_onednn_linear_equals_nn_linear_with_gradients(avx512, shape, bias):
+    ref, ours = _pair(96, 288, bias)
+    x = torch.randn(shape)
+    grad = torch.randn(*shape[:-1], 288)
+    outs, grads = [], []
+    for layer in (ref, ours):
+        inp = x.clone().requires_grad_(True)
+        out = layer(inp)
+        out.backward(grad)
+        outs.append(out.detach())
+        grads.append([inp.grad] + [p.grad for p in layer.parameters()])
+    assert outs[1].shape == outs[0].shape
+    assert (outs[1] - outs[0]).abs().max() <= 1e-5
+    for ref_grad, our_grad in zip(*grads):
+        scale = ref_grad.abs().max()
+        assert (our_grad - ref_grad).abs().max() <= 1e-5 * scale
+    # The forward product and the input gradient went through oneDNN.
+    assert len(avx512) == 2
+
+
+def test_onednn_linear_output_can_be_modified_in_place(avx512):
+    # The block adds its residual into the branch's output in place; a
+    # custom Function's output must not be a view for that.
+    ref, ours = _pair(16, 8, True)
+    x = torch.randn(2, 3, 16, requires_grad=True)
+    out = ours(x).add_(1.0)
+    out.square().sum().backward()
+    ours_grad = x.grad.clone()
+    x.grad = None
+    ref(x).add_(1.0).square().sum().backward()
+    assert (ours_grad - x.grad).abs().max() <= 1e-5
+    assert ours.weight.grad is not None
+
+
+def test_onednn_linear_without_autograd_is_the_plain_product(avx512):
+    ref, ours = _pair(64, 32, True)
+    x = torch.randn(10, 64)
+    with torch.no_grad():
+        out = ours(x)
+    assert out.grad_fn is None
+    assert (out - ref(x).detach()).abs().max() <= 1e-5
+    assert len(avx512) == 1
+    # Frozen weights and an input without grad: no autograd either.
+    for param in ours.parameters():
+        param.requires_grad_(False)
+    assert ours(x).grad_fn is None and len(avx512) == 2
+
+
+def test_linear_falls_back_to_f_linear_where_onednn_does_not_apply(avx512):
+    ref, ours = _pair(16, 8, True)
+    x = torch.randn(4, 16)
+    assert onednn_linear_applies(x, ours.weight)
+    # Autocast: the same bf16 product F.linear gives.
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert not onednn_linear_applies(x, ours.weight)
+        out = ours(x)
+        assert out.dtype == torch.bfloat16
+        assert torch.equal(out, F.linear(x, ours.weight, ours.bias))
+    # PyTorch's own switch for oneDNN.
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert not onednn_linear_applies(x, ours.weight)
+    # Other dtypes, and a 1-D input.
+    assert not onednn_linear_applies(x.double(), ours.weight.double())
+    assert torch.equal(linear(x[0], ours.weight, ours.bias),
+                       F.linear(x[0], ours.weight, ours.bias))
+    # Tracing keeps the standard op, so graph tools can read it.
+    graph = str(torch.jit.trace(ours, x, check_trace=False).graph)
+    assert 'aten::linear' in graph and 'mkldnn' not in graph
+    assert avx512 == []
+
+
+def test_onednn_linear_needs_avx512(monkeypatch):
+    monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: False)
+    x, weight = torch.randn(4, 16), torch.randn(8, 16)
+    assert not onednn_linear_applies(x, weight)
