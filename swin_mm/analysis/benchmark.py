@@ -6,9 +6,12 @@ into swin_mm through the OpenMMLab checkpoint layout). swin_mm runs with
 computes, so every case also reports the largest output difference.
 
 Each case times ``rounds`` rounds; a round runs both models (MMDetection's
-first in even rounds, swin_mm's first in odd ones), then one dense 2048^3
-matmul (the machine's reference rate at that moment), so drift on a shared
-machine hits all three alike. Reported: median times, and the speed-up as
+first in even rounds, swin_mm's first in odd ones), then one dense fp32
+2048^3 product as swin_mm's linear layers compute it
+(:func:`swin_mm.models.layers.linear.linear`: oneDNN on AVX-512 CPUs) and
+one as ``torch.mm`` computes it (MKL on the CPU, what MMDetection's linear
+layers run on): the machine's reference rates at that moment, so drift on a
+shared machine hits all alike. Reported: median times, and the speed-up as
 the median of the per-round ratios.
 
 Peak memory is measured for each model in a fresh process, over its first
@@ -30,6 +33,7 @@ import torch.nn as nn
 
 from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
+from swin_mm.models.layers.linear import linear
 from .complexity import count_macs_by_kind
 
 MATMUL_SIZE = 2048
@@ -49,7 +53,8 @@ class Result:
     """Measured figures of one :class:`Case`."""
     case: Case
     times: Dict[str, List[float]]  # per round and model: 'mmdet', 'swin_mm'
-    matmul_gflops: float  # median dense matmul rate during the case
+    matmul_gflops: float  # median rate of swin_mm's dense product
+    mm_gflops: float  # median rate of torch.mm (MMDetection's product)
     model_gflop: float  # GFLOP of one step of one model (same for both)
     dense_gflop: float  # the part of it in linear layers and the embedding
     max_abs_diff: float
@@ -70,7 +75,8 @@ class Result:
     @property
     def dense_bound(self) -> float:
         """The largest speed-up over MMDetection possible if everything but
-        the dense products took no time and they ran at the matmul rate."""
+        the dense products took no time and they ran at the rate of
+        swin_mm's 2048^3 product."""
         return self.seconds['mmdet'] / (self.dense_gflop / self.matmul_gflops)
 
     def images_per_second(self, model: str) -> float:
@@ -154,11 +160,14 @@ def make_step(model: nn.Module, mode: str,
     return step
 
 
-def matmul_step(device: str) -> Tuple[Callable[[], None], float]:
-    """A dense fp32 MATMUL_SIZE^3 product and its GFLOP."""
+def matmul_steps(device: str
+                 ) -> Tuple[Dict[str, Callable[[], object]], float]:
+    """Dense fp32 MATMUL_SIZE^3 products, by swin_mm's ``linear`` and by
+    ``torch.mm``, and their GFLOP."""
     a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
     b = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
-    return (lambda: torch.mm(a, b)), 2 * MATMUL_SIZE**3 / 1e9
+    steps = dict(linear=lambda: linear(a, b), mm=lambda: torch.mm(a, b))
+    return steps, 2 * MATMUL_SIZE**3 / 1e9
 
 
 def _resident_kib() -> Tuple[int, int]:
@@ -215,11 +224,12 @@ def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
     max_diff = max((a.float() - b.float()).abs().max().item()
                    for a, b in zip(outputs['mmdet'], outputs['swin_mm']))
     del outputs
-    matmul, matmul_gflop = matmul_step(device)
-    matmul()
+    matmuls, matmul_gflop = matmul_steps(device)
+    for matmul in matmuls.values():
+        matmul()
 
     times: Dict[str, List[float]] = {name: [] for name in steps}
-    rates = []
+    rates: Dict[str, List[float]] = {name: [] for name in matmuls}
     for round_index in range(rounds):
         # Alternate which model goes first, so that neither always runs
         # right after the matmul (or first after a pause).
@@ -230,11 +240,12 @@ def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
             step()
             _sync(device)
             times[name].append(time.perf_counter() - start)
-        _sync(device)
-        start = time.perf_counter()
-        matmul()
-        _sync(device)
-        rates.append(matmul_gflop / (time.perf_counter() - start))
+        for name, matmul in matmuls.items():
+            _sync(device)
+            start = time.perf_counter()
+            matmul()
+            _sync(device)
+            rates[name].append(matmul_gflop / (time.perf_counter() - start))
 
     macs = count_macs_by_kind(models['swin_mm'], case.size)
     # A training step costs about three forwards (backward: two products
@@ -243,7 +254,8 @@ def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
     result = Result(
         case=case,
         times=times,
-        matmul_gflops=statistics.median(rates),
+        matmul_gflops=statistics.median(rates['linear']),
+        mm_gflops=statistics.median(rates['mm']),
         model_gflop=sum(macs.values()) * to_gflop,
         dense_gflop=macs['dense'] * to_gflop,
         max_abs_diff=max_diff)
@@ -311,24 +323,44 @@ LEGEND = (
     'speed-up: median over rounds of mmdet time / swin_mm time. '
     'bound: the speed-up swin_mm would reach if everything but its dense '
     'products (linear layers, patch-embedding conv) took no time and those '
-    'ran at the measured matmul rate. max abs diff: largest output difference '
+    "ran at the rate of swin_mm's 2048^3 product. max abs diff: largest "
+    'output difference '
     '(fp32). peak MiB: peak memory of one step above what was held before '
     '(fresh process). GFLOP/s: counted multiply-adds x 2 (x 3 for a '
-    'training step) per second; % of the dense fp32 matmul rate.')
+    "training step) per second; % of the rate of swin_mm's 2048^3 fp32 "
+    'product.')
 
 
-def describe_machine(device: str, matmul_gflops: Optional[float]) -> str:
-    """One line: device, threads, torch version, measured matmul rate."""
+def _cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type."""
+    import platform
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith('model name'):
+                    return f'{line.partition(":")[2].strip()} ' \
+                        f'({platform.machine()})'
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_machine(device: str, matmul_gflops: Optional[float],
+                     mm_gflops: Optional[float] = None) -> str:
+    """One line: device, threads, torch version, measured product rates
+    (swin_mm's ``linear``, and ``torch.mm``)."""
     if device.startswith('cuda'):
         where = torch.cuda.get_device_name(torch.device(device))
     else:
-        import platform
-        where = f'CPU {platform.processor() or platform.machine()}'
+        where = f'CPU {_cpu_name()}, {torch.backends.cpu.get_cpu_capability()}'
     line = (f'{where}, {torch.get_num_threads()} threads, '
             f'torch {torch.__version__}')
     if matmul_gflops is not None:
-        line += (f', fp32 {MATMUL_SIZE}^3 matmul {matmul_gflops:.0f} GFLOP/s'
-                 ' (median over all rounds)')
+        line += (f', fp32 {MATMUL_SIZE}^3 product {matmul_gflops:.0f} '
+                 "GFLOP/s as swin_mm's linear layers run it")
+        if mm_gflops is not None:
+            line += f', {mm_gflops:.0f} GFLOP/s by torch.mm'
+        line += ' (medians over all rounds)'
     return line
 
 

@@ -28,7 +28,7 @@ def test_pair_has_identical_weights_and_features():
                       measure_memory=False)
     assert result.max_abs_diff <= 1e-4
     assert result.seconds['mmdet'] > 0 and result.seconds['swin_mm'] > 0
-    assert result.matmul_gflops > 0
+    assert result.matmul_gflops > 0 and result.mm_gflops > 0
     assert 0 < result.dense_gflop < result.model_gflop
 
 
@@ -57,6 +57,7 @@ def test_benchmark_tool_prints_table(capsys, monkeypatch):
                if line.startswith('tiny  1x64x64')]
     assert [row[2] for row in cp_rows] == ['mmdet', 'swin_mm']
     assert 'torch ' + torch.__version__ in out
+    assert "as swin_mm's linear layers run it" in out and 'by torch.mm' in out
 
 
 def test_benchmark_tool_rejects_bad_arguments(capsys, monkeypatch):

@@ -3,7 +3,7 @@
 Same weights, one process, rounds interleaved (see
 ``swin_mm/analysis/benchmark.py``). Prints images per second of both, the
 speed-up, the largest output difference, peak memory and the achieved
-GFLOP/s as a share of a dense matmul measured in the same rounds.
+GFLOP/s as a share of swin_mm's dense product measured in the same rounds.
 
     python tools/analysis/benchmark.py                      # T, S, B
     python tools/analysis/benchmark.py --archs tiny --infer 224x224x8 \\
@@ -101,10 +101,12 @@ def main(argv=None) -> int:
                 for name, times in result.times.items():
                     print(f'  {name} s/step per round: ' +
                           ' '.join(f'{t:.3f}' for t in times))
-    rate = statistics.median(r.matmul_gflops for r in results) \
-        if results else None
+    rates = [
+        statistics.median(getattr(r, name) for r in results)
+        if results else None for name in ('matmul_gflops', 'mm_gflops')
+    ]
     print()
-    print(describe_machine(args.device, rate))
+    print(describe_machine(args.device, *rates))
     print(format_results(results, markdown=args.markdown))
     print(LEGEND)
     if args.cp_memory:
