@@ -1,9 +1,10 @@
 """swin_mm's Linear computes what nn.Linear computes, through oneDNN where
 that applies, and falls back to F.linear everywhere else.
 
-The AVX-512 condition is forced on here, so that the oneDNN path is
-exercised (and checked) on any CPU: oneDNN runs on every x86 CPU, the
-condition only says where it was measured to be faster.
+The AVX-512 condition and the size floor are lifted here, so that the
+oneDNN path is exercised (and checked) on any CPU and small shapes: oneDNN
+runs on every x86 CPU, the conditions only say where it was measured to be
+faster.
 """
 import pytest
 import torch
@@ -18,6 +19,7 @@ from swin_mm.models.layers.linear import Linear, linear, onednn_linear_applies
 def avx512(monkeypatch):
     """Take the oneDNN path whatever the CPU, and count its products."""
     monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: True)
+    monkeypatch.setattr(linear_module, 'MIN_ONEDNN_MACS', 0)
     calls = []
     inner = linear_module._inner_product
 
@@ -114,3 +116,13 @@ def test_onednn_linear_needs_avx512(monkeypatch):
     monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: False)
     x, weight = torch.randn(4, 16), torch.randn(8, 16)
     assert not onednn_linear_applies(x, weight)
+
+
+def test_small_products_stay_on_f_linear(monkeypatch):
+    monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: True)
+    weight = torch.randn(384, 96)
+    tokens = linear_module.MIN_ONEDNN_MACS // (96 * 384)
+    assert not onednn_linear_applies(torch.randn(tokens, 96), weight)
+    assert onednn_linear_applies(torch.randn(tokens + 1, 96), weight)
+    # A 3-D input counts all its tokens.
+    assert onednn_linear_applies(torch.randn(tokens + 1, 1, 96), weight)
