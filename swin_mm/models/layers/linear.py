@@ -2,19 +2,20 @@
 
 A Swin backbone's time on the CPU is mostly its dense products (the qkv and
 output projections, the MLP, patch merging). PyTorch runs fp32 ``F.linear``
-through MKL's sgemm, which keeps to its AVX2 kernels on CPUs that are not
-Intel's; oneDNN, also in every PyTorch CPU build, picks its kernels from the
-CPU's own feature flags. On the AMD EPYC (Zen 4, AVX-512) this project is
-measured on, oneDNN runs its AVX-512 kernels and its fp32 inner product
-ran Swin's shapes up to 1.4x faster than MKL's sgemm (README, Speed). Both compute the same products in fp32;
-only the order of the sums differs (differences at rounding level).
+through MKL's sgemm; oneDNN, also in every PyTorch CPU build, picks its
+kernels from the CPU's feature flags. On the AMD EPYC (Zen 4, AVX-512) this
+project is measured on, oneDNN runs its AVX-512 kernels
+(``brg_matmul:avx512_core``) and its fp32 inner product ran Swin's shapes up
+to 1.4x faster than MKL's sgemm (README, Speed). Both compute the same
+products in fp32; only the order of the sums differs (differences at
+rounding level).
 
 :func:`linear` is ``F.linear`` with that choice made; :class:`Linear` is
 ``nn.Linear`` (same parameters, same state dict) calling it. The choice
 (:func:`onednn_linear_applies`): CPU fp32 tensors, a product of at least
 MIN_ONEDNN_MACS multiply-adds, PyTorch's oneDNN enabled
 (``torch.backends.mkldnn.flags(enabled=False)`` turns this off too), a CPU
-with AVX-512 (on AVX2-only CPUs MKL was measured as fast), no autocast, and
+with AVX-512 (the only kind it was measured on), no autocast, and
 no tracing or scripting (traced graphs keep the standard ``aten::linear``).
 Everywhere else, and on CUDA, it is ``F.linear``.
 
