@@ -294,7 +294,7 @@ def format_results(results: Sequence[Result],
     """A table with one row per case."""
     header = ['arch', 'mode', 'input', 'mmdet img/s', 'swin_mm img/s',
               'speed-up', 'bound', 'max abs diff', 'peak MiB mmdet',
-              'peak MiB swin_mm', 'swin_mm GFLOP/s', '% of matmul']
+              'peak MiB swin_mm', 'swin_mm GFLOP/s', '% of product']
     rows = []
     for r in results:
         c = r.case
