@@ -126,3 +126,37 @@ def test_small_products_stay_on_f_linear(monkeypatch):
     assert onednn_linear_applies(torch.randn(tokens + 1, 96), weight)
     # A 3-D input counts all its tokens.
     assert onednn_linear_applies(torch.randn(tokens + 1, 1, 96), weight)
+
+
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_backbone_trains_through_onednn_as_through_f_linear(
+        avx512, monkeypatch, with_cp):
+    from swin_mm.models import SwinTransformer
+    torch.manual_seed(0)
+    model = SwinTransformer(embed_dims=16, depths=(2, 2, 2, 2),
+                            num_heads=(1, 2, 4, 8), drop_path_rate=0.,
+                            with_cp=with_cp).train()
+    with torch.no_grad():  # away from init: every gradient well above zero
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    x = torch.randn(2, 3, 150, 203)
+
+    def outputs_and_grads():
+        model.zero_grad(set_to_none=True)
+        outs = model(x)
+        sum((out * out).mean() for out in outs).backward()
+        return ([out.detach() for out in outs],
+                {name: p.grad.clone()
+                 for name, p in model.named_parameters()})
+
+    onednn_outs, onednn_grads = outputs_and_grads()
+    assert len(avx512) > 0  # products of every block went through oneDNN
+    monkeypatch.setattr(linear_module, 'onednn_linear_applies',
+                        lambda *args: False)
+    ref_outs, ref_grads = outputs_and_grads()
+    for ours, ref in zip(onednn_outs, ref_outs):
+        assert (ours - ref).abs().max() <= 1e-5
+    assert onednn_grads.keys() == ref_grads.keys()
+    for name, ref in ref_grads.items():
+        diff = (onednn_grads[name] - ref).abs().max()
+        assert diff <= 1e-5 * ref.abs().max(), name

@@ -45,7 +45,7 @@ MIN_ONEDNN_MACS = 2**26
 
 @lru_cache(maxsize=1)
 def _cpu_has_avx512() -> bool:
-    return torch.backends.cpu.get_cpu_capability() in ('AVX512', 'AMX')
+    return torch.backends.cpu.get_cpu_capability() == 'AVX512'
 
 
 def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -54,8 +54,9 @@ def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (not torch.jit.is_tracing() and not torch.jit.is_scripting()
             and x.device.type == 'cpu' and x.dtype == torch.float32
             and weight.dtype == torch.float32 and x.dim() >= 2
+            and x.numel() > 0
             and x.numel() * weight.shape[0] >= MIN_ONEDNN_MACS
-            and x.numel() > 0 and torch.backends.mkldnn.enabled
+            and torch.backends.mkldnn.enabled
             and torch.backends.mkldnn.is_available() and _cpu_has_avx512()
             and not torch.is_autocast_enabled('cpu'))
 
