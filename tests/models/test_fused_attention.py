@@ -232,3 +232,26 @@ def test_cuda_mask_rows_padded_to_multiple_of_8():
     assert padded.stride(-2) == 56 and padded.stride(-1) == 1
     already = torch.randn(1, 2, 64, 64)
     assert _pad_rows(already, 8) is already
+
+
+@pytest.mark.parametrize('version', ['v1', 'v2'])
+def test_relative_position_bias_is_contiguous_and_gathered_by_index(version):
+    # Contiguous, so that the logits it is added to are too (a permuted
+    # bias gives the sum its layout, and softmax then copies the logits).
+    from swin_mm.models.backbones.swin_transformer import WindowMSA
+    from swin_mm.models.backbones.swin_transformer_v2 import WindowCosineMSA
+    torch.manual_seed(0)
+    if version == 'v1':
+        attn = WindowMSA(16, 2, 4)
+        attn.relative_position_bias_table.data.normal_()
+        table = attn.relative_position_bias_table
+    else:
+        attn = WindowCosineMSA(16, 2, 4, cpb_hidden=8)
+        table = 16 * torch.sigmoid(attn.cpb_mlp(attn.relative_coords_table))
+    bias = attn.relative_position_bias()
+    assert bias.shape == (2, 16, 16)
+    assert bias.is_contiguous()
+    index = attn.relative_position_index.view(16, 16)
+    for head in range(2):
+        expected = table[:, head][index]  # N, N
+        assert (bias[head] - expected).abs().max() <= 1e-6

@@ -308,7 +308,11 @@ class WindowMSA(WindowAttention):
         N = self.window_size**2
         bias = self.relative_position_bias_table.index_select(
             0, self.relative_position_index)  # N*N, heads
-        return bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
+        # Contiguous (a small copy): sums with it then are too, where a
+        # permuted operand would give them its layout, and softmax or the
+        # fused kernel would copy the whole logits into a contiguous one.
+        bias = bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
+        return bias.contiguous()
 
     def bias_parameters(self) -> List[nn.Parameter]:
         return [self.relative_position_bias_table]

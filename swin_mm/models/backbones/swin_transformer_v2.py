@@ -122,7 +122,7 @@ class WindowCosineMSA(WindowAttention):
         table = self.cpb_mlp(coords)  # (2M-1)^2, heads
         bias = table.index_select(0, index)
         bias = bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
-        return 16 * torch.sigmoid(bias)
+        return 16 * torch.sigmoid(bias.contiguous())  # see WindowMSA's
 
     def bias_parameters(self) -> List[nn.Parameter]:
         return list(self.cpb_mlp.parameters())

@@ -100,6 +100,12 @@ class _OneDnnLinear(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias
 
 
+def _needs_grad(*tensors: Optional[torch.Tensor]) -> bool:
+    """Whether autograd records an op on these tensors."""
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors)
+
+
 def linear(x: torch.Tensor,
            weight: torch.Tensor,
            bias: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -108,13 +114,14 @@ def linear(x: torch.Tensor,
     if not onednn_linear_applies(x, weight):
         return F.linear(x, weight, bias)
     rows = x.reshape(-1, x.shape[-1])  # tokens, in
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
-                                    or (bias is not None
-                                        and bias.requires_grad)):
-        out = _OneDnnLinear.apply(rows, weight, bias)
-    else:
-        out = _inner_product(rows, weight, bias)
-    return out.view(*x.shape[:-1], weight.shape[0])  # ..., out
+    shape = (*x.shape[:-1], weight.shape[0])  # ..., out
+    if not _needs_grad(x, weight, bias):
+        return _inner_product(rows, weight, bias).view(shape)
+    # Not an autograd view of the function's output (as F.linear returns
+    # it too): an in-place residual add into a view would make autograd
+    # copy the whole gradient in backward.
+    return torch.ops.aten._unsafe_view(
+        _OneDnnLinear.apply(rows, weight, bias), shape)
 
 
 class Linear(nn.Linear):
