@@ -12,19 +12,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import swin_mm.models.layers.linear as linear_module
-from swin_mm.models.layers.linear import Linear, linear, onednn_linear_applies
+from swin_mm.models.layers.linear import (Linear, linear, linear_gelu,
+                                          onednn_linear_applies)
 
 
 @pytest.fixture
 def avx512(monkeypatch):
-    """Take the oneDNN path whatever the CPU, and count its products."""
+    """Take the oneDNN path whatever the CPU, and record each product's
+    post-op ('none' for a plain product)."""
     monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: True)
     monkeypatch.setattr(linear_module, 'MIN_ONEDNN_MACS', 0)
     calls = []
     inner = linear_module._inner_product
 
     def counted(*args):
-        calls.append(args[0].shape)
+        calls.append(args[3] if len(args) > 3 else 'none')
         return inner(*args)
 
     monkeypatch.setattr(linear_module, '_inner_product', counted)
@@ -131,6 +133,59 @@ def test_small_products_stay_on_f_linear(monkeypatch):
     assert onednn_linear_applies(torch.randn(tokens + 1, 96), weight)
     # A 3-D input counts all its tokens.
     assert onednn_linear_applies(torch.randn(tokens + 1, 1, 96), weight)
+
+
+@pytest.mark.parametrize('approximate', ['none', 'tanh'])
+def test_linear_gelu_runs_gelu_as_onednn_post_op_without_autograd(
+        avx512, approximate):
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(2, 37, 96), torch.randn(384, 96), \
+        torch.randn(384)
+    expected = F.gelu(F.linear(x, weight, bias), approximate=approximate)
+    with torch.no_grad():
+        out = linear_gelu(x, weight, bias, approximate)
+    assert out.shape == expected.shape
+    assert (out - expected).abs().max() <= 1e-5 * expected.abs().max()
+    assert avx512 == ['gelu']
+
+
+def test_linear_gelu_with_autograd_is_linear_then_gelu(avx512):
+    torch.manual_seed(0)
+    x = torch.randn(37, 96, requires_grad=True)
+    weight = torch.randn(384, 96, requires_grad=True)
+    grads = []
+    for fn in (linear_gelu, lambda *a: F.gelu(F.linear(*a))):
+        x.grad = weight.grad = None
+        fn(x, weight).square().sum().backward()
+        grads.append((x.grad, weight.grad))
+    for ours, ref in zip(*grads):
+        assert (ours - ref).abs().max() <= 1e-5 * ref.abs().max()
+    assert avx512 == ['none', 'none']  # forward and input gradient
+
+
+def test_mlp_fuses_gelu_only_where_no_hook_would_miss_it(avx512):
+    from swin_mm.models.backbones.swin_transformer import Mlp
+    torch.manual_seed(0)
+    mlp = Mlp(16, 64).eval()
+    x = torch.randn(5, 16)
+    expected = mlp.fc2(F.gelu(F.linear(x, mlp.fc1.weight, mlp.fc1.bias)))
+    avx512.clear()
+    with torch.no_grad():
+        fused = mlp(x)
+    assert avx512 == ['gelu', 'none']
+    assert (fused - expected).abs().max() <= 1e-5
+    seen = []
+    handle = mlp.fc1.register_forward_hook(lambda *args: seen.append(1))
+    with torch.no_grad():
+        hooked = mlp(x)
+    handle.remove()
+    assert seen == [1] and (hooked - fused).abs().max() <= 1e-5
+    with torch.no_grad():
+        assert mlp.gelu_fuses(x)
+        assert not Mlp(16, 64, act_cfg=dict(type='ReLU')).gelu_fuses(x)
+        assert Mlp(16, 64, act_cfg=dict(type='GELU',
+                                        approximate='tanh')).gelu_fuses(x)
+    assert not mlp.gelu_fuses(x.requires_grad_())  # autograd: no post-op
 
 
 @pytest.mark.parametrize('with_cp', [False, True])

@@ -36,7 +36,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from swin_mm.checkpoint import load_pretrained, pretrained_kwargs
 from swin_mm.registry import MODELS
-from ..layers.linear import Linear
+from ..layers.linear import Linear, linear_gelu, post_op_applies
 from ..layers.patch import HWShape, PatchEmbed, PatchMerging
 from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
                               relative_position_index, shift_window_mask,
@@ -354,7 +354,25 @@ class Mlp(BaseModule):
         self.drop = nn.Dropout(drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+        if self.gelu_fuses(x):
+            hidden = linear_gelu(x, self.fc1.weight, self.fc1.bias,
+                                 self.act.approximate)
+        else:
+            hidden = self.act(self.fc1(x))
+        return self.drop(self.fc2(self.drop(hidden)))
+
+    def gelu_fuses(self, x: torch.Tensor) -> bool:
+        """Whether fc1 and a GELU activation run as one product with the
+        GELU as oneDNN's post-op (:func:`linear_gelu`), bypassing the two
+        modules' calls: where that applies, and not while hooks on either
+        would miss them."""
+        hooked = any(
+            module._forward_hooks or module._forward_pre_hooks
+            for module in (self.fc1, self.act)) or bool(
+                nn.modules.module._global_forward_hooks
+                or nn.modules.module._global_forward_pre_hooks)
+        return isinstance(self.act, nn.GELU) and not hooked and \
+            post_op_applies(x, self.fc1.weight, self.fc1.bias)
 
 
 class SwinBlock(BaseModule):

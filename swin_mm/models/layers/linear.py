@@ -23,6 +23,10 @@ With autograd, :class:`_OneDnnLinear` runs the forward product and the
 input gradient (grad_y W, itself a linear map) through oneDNN and the weight
 gradient (grad_y^T x) through ``torch.mm``, which was as fast or faster for
 that shape.
+
+:func:`linear_gelu` is the MLP's first layer and its GELU; without
+autograd the GELU runs inside oneDNN's product as a post-op (the values of
+``F.gelu`` after it, to rounding), saving one pass over the hidden layer.
 """
 from functools import lru_cache
 from typing import Optional, Tuple
@@ -61,11 +65,16 @@ def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and not torch.is_autocast_enabled('cpu'))
 
 
-def _inner_product(x: torch.Tensor, weight: torch.Tensor,
-                   bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """x W^T + b by oneDNN: (tokens, in) -> (tokens, out)."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'none', [],
-                                              '')
+def _inner_product(x: torch.Tensor,
+                   weight: torch.Tensor,
+                   bias: Optional[torch.Tensor],
+                   post_op: str = 'none',
+                   algorithm: str = '') -> torch.Tensor:
+    """x W^T + b by oneDNN: (tokens, in) -> (tokens, out), optionally
+    followed by an elementwise ``post_op`` in the same pass ('gelu' with
+    ``algorithm`` 'none' (erf) or 'tanh')."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [],
+                                              algorithm)
 
 
 class _OneDnnLinear(torch.autograd.Function):
@@ -122,6 +131,29 @@ def linear(x: torch.Tensor,
     # copy the whole gradient in backward.
     return torch.ops.aten._unsafe_view(
         _OneDnnLinear.apply(rows, weight, bias), shape)
+
+
+def post_op_applies(x: torch.Tensor, weight: torch.Tensor,
+                    bias: Optional[torch.Tensor]) -> bool:
+    """Whether :func:`linear_gelu` fuses its GELU into oneDNN's product:
+    where :func:`onednn_linear_applies`, without autograd."""
+    return not _needs_grad(x, weight, bias) and onednn_linear_applies(
+        x, weight)
+
+
+def linear_gelu(x: torch.Tensor,
+                weight: torch.Tensor,
+                bias: Optional[torch.Tensor] = None,
+                approximate: str = 'none') -> torch.Tensor:
+    """``F.gelu(linear(x, weight, bias), approximate=approximate)``; without
+    autograd, where :func:`onednn_linear_applies`, the GELU runs inside
+    oneDNN's product (a post-op) instead of as one more pass over its
+    output."""
+    if not post_op_applies(x, weight, bias):
+        return F.gelu(linear(x, weight, bias), approximate=approximate)
+    rows = x.reshape(-1, x.shape[-1])  # tokens, in
+    return _inner_product(rows, weight, bias, 'gelu', approximate).view(
+        *x.shape[:-1], weight.shape[0])  # ..., out
 
 
 class Linear(nn.Linear):
