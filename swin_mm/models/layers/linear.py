@@ -122,15 +122,25 @@ def linear(x: torch.Tensor,
     :func:`onednn_linear_applies` (see the module docstring)."""
     if not onednn_linear_applies(x, weight):
         return F.linear(x, weight, bias)
-    rows = x.reshape(-1, x.shape[-1])  # tokens, in
-    shape = (*x.shape[:-1], weight.shape[0])  # ..., out
     if not _needs_grad(x, weight, bias):
-        return _inner_product(rows, weight, bias).view(shape)
+        return _product_of_rows(x, weight, bias)
+    rows = x.reshape(-1, x.shape[-1])  # tokens, in
     # Not an autograd view of the function's output (as F.linear returns
     # it too): an in-place residual add into a view would make autograd
     # copy the whole gradient in backward.
     return torch.ops.aten._unsafe_view(
-        _OneDnnLinear.apply(rows, weight, bias), shape)
+        _OneDnnLinear.apply(rows, weight, bias),
+        (*x.shape[:-1], weight.shape[0]))  # ..., out
+
+
+def _product_of_rows(x: torch.Tensor, weight: torch.Tensor,
+                     bias: Optional[torch.Tensor], post_op: str = 'none',
+                     algorithm: str = '') -> torch.Tensor:
+    """:func:`_inner_product` of x's rows, without autograd: (..., in) ->
+    (..., out)."""
+    rows = x.reshape(-1, x.shape[-1])  # tokens, in
+    return _inner_product(rows, weight, bias, post_op, algorithm).view(
+        *x.shape[:-1], weight.shape[0])  # ..., out
 
 
 def post_op_applies(x: torch.Tensor, weight: torch.Tensor,
@@ -151,9 +161,7 @@ def linear_gelu(x: torch.Tensor,
     output."""
     if not post_op_applies(x, weight, bias):
         return F.gelu(linear(x, weight, bias), approximate=approximate)
-    rows = x.reshape(-1, x.shape[-1])  # tokens, in
-    return _inner_product(rows, weight, bias, 'gelu', approximate).view(
-        *x.shape[:-1], weight.shape[0])  # ..., out
+    return _product_of_rows(x, weight, bias, 'gelu', approximate)
 
 
 class Linear(nn.Linear):
