@@ -220,3 +220,25 @@ def test_backbone_trains_through_onednn_as_through_f_linear(
     for name, ref in ref_grads.items():
         diff = (onednn_grads[name] - ref).abs().max()
         assert diff <= 1e-5 * ref.abs().max(), name
+
+
+def test_backbone_inference_through_onednn_as_through_f_linear(
+        avx512, monkeypatch):
+    # Chunked CPU inference with every product, and the MLP's GELU as a
+    # post-op, through oneDNN, against the same model through F.linear.
+    from swin_mm.models import SwinTransformer
+    torch.manual_seed(0)
+    model = SwinTransformer(embed_dims=16, depths=(2, 2, 2, 2),
+                            num_heads=(1, 2, 4, 8)).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+        x = torch.randn(2, 3, 150, 203)
+        onednn_outs = model(x)
+        assert avx512.count('gelu') == 8  # one chunk per block at this size
+        monkeypatch.setattr(linear_module, 'onednn_linear_applies',
+                            lambda *args: False)
+        ref_outs = model(x)
+    for ours, ref in zip(onednn_outs, ref_outs):
+        assert ours.shape == ref.shape
+        assert (ours - ref).abs().max() <= 1e-5
