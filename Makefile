@@ -13,9 +13,10 @@ export PIP_CONSTRAINT := $(abspath requirements/constraints.txt)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP := $(PY) -m pip install --progress-bar off
 
-.PHONY: setup main main-seg features test clean-venv
+.PHONY: setup main main-seg features test test-fast clean-venv
 TOY_DET := configs/toy/mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py
 TOY_SEG := configs/toy/upernet_swin-toy-p4-w7_toy-seg.py
+TOY_DET_CKPT := work_dirs/toy_mask_rcnn/iter_3000.pth
 
 setup: $(STAMP)
 
@@ -47,7 +48,9 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt Makefile
 	@touch $@
 
 # The main job: generate the embedded toy dataset, train Mask R-CNN + Swin on
-# it and print COCO bbox / segm mAP on its val split.
+# it and print COCO bbox / segm mAP on its val split; then evaluate the
+# final checkpoint with tools/test.py, drawing each val image's ground truth
+# beside its prediction, and tile six of them into one picture.
 # It trains in TOY_NPROC processes (torchrun, gloo), one image and one
 # thread each: at 128x128 a second thread barely speeds up one process.
 TOY_NPROC ?= 2
@@ -55,11 +58,15 @@ main: setup
 	$(PY) tools/make_toy_data.py data/toy
 	PYTHON=$(PY) tools/dist_train.sh $(TOY_DET) $(TOY_NPROC) \
 	  --work-dir work_dirs/toy_mask_rcnn
+	$(PY) tools/test.py $(TOY_DET) $(TOY_DET_CKPT) \
+	  --work-dir work_dirs/toy_mask_rcnn/test \
+	  --show-dir $(CURDIR)/work_dirs/toy_mask_rcnn/val_drawn
+	$(PY) tools/analysis/tile_images.py work_dirs/toy_mask_rcnn/val_drawn \
+	  work_dirs/toy_mask_rcnn/val_predictions.png
 
 # The same for UperNet + Swin on the toy label maps (mIoU). Its backbone
 # starts from the toy Mask R-CNN's (as ADE20K's starts from ImageNet's):
 # `make main` runs first where its checkpoint is missing.
-TOY_DET_CKPT := work_dirs/toy_mask_rcnn/iter_3000.pth
 main-seg: setup
 	@test -f $(TOY_DET_CKPT) || { echo "[main-seg] $(TOY_DET_CKPT)" \
 	  "not found: training the toy Mask R-CNN first (make main)"; \
@@ -73,6 +80,11 @@ features: setup
 
 test: setup
 	$(PY) -m pytest tests
+
+# Everything but the long runs (toy trainings, torchrun, the toolkits' own
+# tools, the benchmark's smoke run): the everyday subset.
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,17 +1,25 @@
 """Evaluate a trained detector or segmentor checkpoint (COCO mAP / mIoU).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+                         [--show] [--show-dir DIR] [--wait-time S] [--tta]
                          [--cfg-options k=v ...] [--launcher pytorch]
+
+The checkpoint may be a whole model of any supported layout: a model-zoo
+detector or segmentor of MMDetection / MMSegmentation or of the official
+Swin repositories loads into a config with a swin_mm backbone.
 """
 import argparse
 
-from swin_mm.engine.launch import add_common_args, load_config, prepare_runner
+from swin_mm.engine.launch import (add_common_args, add_test_args,
+                                   apply_test_args, load_config,
+                                   prepare_runner)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='test config file')
     parser.add_argument('checkpoint', help='checkpoint file')
+    add_test_args(parser)
     add_common_args(parser)
     return parser.parse_args()
 
@@ -21,6 +29,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = args.checkpoint
+    apply_test_args(cfg, args)
     metrics = prepare_runner(cfg, ('test', )).test()
     print({k: round(float(v), 4) for k, v in metrics.items()})
 

@@ -3,17 +3,18 @@ from .layouts import (LAYOUTS, detect_layout, from_official, from_openmmlab,
                       from_timm, from_torchvision, merging_from_unfold_order,
                       merging_to_unfold_order, to_official, to_openmmlab,
                       to_swin_mm)
-from .loading import (CheckpointError, LoadReport, convert_state_dict,
-                      extract_state_dict, load_pretrained, pretrained_kwargs,
-                      read_checkpoint, resize_relative_position_bias_table,
-                      strip_prefixes)
+from .loading import (CheckpointError, LoadReport, convert_backbone_keys,
+                      convert_state_dict, extract_state_dict, load_pretrained,
+                      partial_loading, pretrained_kwargs, read_checkpoint,
+                      resize_relative_position_bias_table, strip_prefixes)
 
 __all__ = [
-    'LAYOUTS', 'CheckpointError', 'LoadReport', 'convert_state_dict',
+    'LAYOUTS', 'CheckpointError', 'LoadReport', 'convert_backbone_keys',
+    'convert_state_dict',
     'detect_layout', 'extract_state_dict', 'from_official', 'from_openmmlab',
     'from_timm', 'from_torchvision', 'load_pretrained',
     'merging_from_unfold_order', 'merging_to_unfold_order',
-    'pretrained_kwargs', 'read_checkpoint',
+    'partial_loading', 'pretrained_kwargs', 'read_checkpoint',
     'resize_relative_position_bias_table', 'strip_prefixes', 'to_official',
     'to_openmmlab', 'to_swin_mm'
 ]

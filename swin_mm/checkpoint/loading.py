@@ -6,20 +6,35 @@ plain containers, so a crafted file cannot run code. ``allow_unsafe_unpickle``
 turns that off for a file you trust completely: full unpickling executes
 whatever the file says.
 
-Steps: read the file (path or URL) -> pick the weights ('state_dict',
-'model', or an EMA copy when asked) -> strip ``module.`` / ``backbone.``
-prefixes (dropping a detector's neck and heads) -> detect the layout and
-convert keys -> resize what depends on window or image size -> load, and
-report matched / missing / unexpected keys. A checkpoint that does not fit
-the model is an error, never a silent random init.
+Two ways in, one conversion:
+
+- :func:`load_pretrained` (the backbone's ``init_cfg=dict(type='Pretrained',
+  ...)``): read the file (path or URL) -> pick the weights ('state_dict',
+  'model', or an EMA copy when asked) -> strip ``module.`` / ``backbone.``
+  prefixes (dropping a detector's neck and heads) -> detect the layout and
+  convert keys -> resize what depends on window or image size -> load, and
+  report matched / missing / unexpected keys.
+- :func:`convert_backbone_keys`, which the backbone's
+  ``_load_from_state_dict`` calls whenever a state dict is loaded into it or
+  into a model holding it (the runner's ``load_from`` and ``resume``,
+  ``mmengine.runner.load_checkpoint``, ``model.load_state_dict``): the keys
+  under the backbone's prefix are converted in place, so a whole detector or
+  segmentor checkpoint of any layout (an MMDetection / MMSegmentation model
+  zoo file, the official detection / segmentation repositories') loads into
+  a model with a swin_mm backbone.
+
+A checkpoint that does not fit the model is an error naming the keys, never
+a silent random init; loading only what fits takes an explicit option.
 """
+import contextlib
+import contextvars
 import os
 import pickle
 import re
 import urllib.error
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -64,7 +79,8 @@ def read_checkpoint(filename: str,
                     allow_unsafe_unpickle: bool = False) -> Any:
     """Read a checkpoint file or URL with weights-only unpickling (plus
     the few types of mmengine's training checkpoints, see
-    :mod:`swin_mm.engine.safe_checkpoint`).
+    the process-wide allowance of
+    :mod:`swin_mm.checkpoint.safe_unpickling`).
 
     Raises:
         FileNotFoundError: no such file.
@@ -74,14 +90,9 @@ def read_checkpoint(filename: str,
     path = _download(filename) if _is_url(filename) else filename
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {path}')
-    # mmengine's own training checkpoints (a detector trained here, say)
-    # hold a few logging objects beyond tensors: exactly those are allowed.
-    from swin_mm.engine.safe_checkpoint import mmengine_checkpoint_globals
     try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
-            return torch.load(
-                path, map_location=map_location,
-                weights_only=not allow_unsafe_unpickle)
+        return torch.load(path, map_location=map_location,
+                          weights_only=not allow_unsafe_unpickle)
     except pickle.UnpicklingError as e:
         refused = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
         if refused is None:  # a damaged stream, not a refused object
@@ -180,6 +191,27 @@ def _adapt_sizes(state_dict: StateDict,
     return resized
 
 
+def _match(state_dict: StateDict, model_state: Mapping[str, torch.Tensor]
+           ) -> Tuple[StateDict, List[str], List[str], List[str]]:
+    """Split converted weights by how they fit the model.
+
+    Returns:
+        (loadable weights, unexpected keys, shape mismatches as text,
+        model keys the loadable weights lack).
+    """
+    loadable, unexpected, mismatched = {}, [], []
+    for key, value in state_dict.items():
+        if key not in model_state:
+            unexpected.append(key)
+        elif value.shape != model_state[key].shape:
+            mismatched.append(f'{key}: checkpoint {tuple(value.shape)} vs '
+                              f'model {tuple(model_state[key].shape)}')
+        else:
+            loadable[key] = value
+    missing = [k for k in model_state if k not in loadable]
+    return loadable, unexpected, mismatched, missing
+
+
 @dataclass
 class LoadReport:
     """What :func:`load_pretrained` did."""
@@ -271,20 +303,13 @@ def load_pretrained(model: nn.Module,
     model_state = model.state_dict()
     resized = _adapt_sizes(state_dict, model_state)
 
-    report = LoadReport(source=checkpoint, layout=layout, resized=resized,
-                        ignored=ignored, dropped_non_backbone=dropped)
-    loadable = {}
-    for key, value in state_dict.items():
-        if key not in model_state:
-            report.unexpected.append(key)
-        elif value.shape != model_state[key].shape:
-            report.shape_mismatched.append(
-                f'{key}: checkpoint {tuple(value.shape)} vs model '
-                f'{tuple(model_state[key].shape)}')
-        else:
-            loadable[key] = value
-            report.matched.append(key)
-    report.missing = [k for k in model_state if k not in loadable]
+    loadable, unexpected, mismatched, missing = _match(state_dict,
+                                                       model_state)
+    report = LoadReport(source=checkpoint, layout=layout,
+                        matched=list(loadable), missing=missing,
+                        unexpected=unexpected, shape_mismatched=mismatched,
+                        resized=resized, ignored=ignored,
+                        dropped_non_backbone=dropped)
 
     problems = []
     if len(report.matched) < len(model_state) / 2:
@@ -303,7 +328,10 @@ def load_pretrained(model: nn.Module,
             '. Is it another model or architecture (check arch, depths, '
             'embed_dims, use_abs_pos_embed)?')
 
-    model.load_state_dict(loadable, strict=False)
+    # The output norms of a classifier checkpoint (and, with allow_partial,
+    # whatever did not fit) are missing: that was judged above.
+    with partial_loading():
+        model.load_state_dict(loadable, strict=False)
     print_log(report.summary(), logger=logger)
     if report.unexpected or report.shape_mismatched:
         print_log(
@@ -325,3 +353,92 @@ def pretrained_kwargs(init_cfg: Dict[str, Any]) -> Dict[str, Any]:
     if 'checkpoint' not in init_cfg:
         raise ValueError("init_cfg type 'Pretrained' needs 'checkpoint'")
     return {k: v for k, v in init_cfg.items() if k != 'type'}
+
+
+# Loading through the backbone's _load_from_state_dict ------------------------
+_PARTIAL = contextvars.ContextVar('swin_mm_partial_loading', default=False)
+
+
+@contextlib.contextmanager
+def partial_loading() -> Iterator[None]:
+    """Within this context, a state dict that does not cover a swin_mm
+    backbone loads what fits (the rest keeps its current values, with a
+    warning) instead of raising; the backbone's ``allow_partial_load=True``
+    does the same for every load."""
+    token = _PARTIAL.set(True)
+    try:
+        yield
+    finally:
+        _PARTIAL.reset(token)
+
+
+def convert_backbone_keys(model: nn.Module,
+                          state_dict: Dict[str, Any],
+                          prefix: str,
+                          allow_partial: bool = False) -> str:
+    """Convert, in place, the keys of ``state_dict`` under ``prefix`` (the
+    backbone's own, e.g. ``'backbone.'`` in a detector) to swin_mm's layout.
+
+    The layout is detected as in :func:`convert_state_dict`; bias tables
+    and the absolute position embedding are resized to the model.
+
+    Raises:
+        CheckpointError: no key under ``prefix``, a layout that is not a
+            known Swin's, or, unless ``allow_partial`` (or
+            :func:`partial_loading`), weights that do not cover the model
+            exactly: missing, unexpected or mis-shaped keys, all named.
+
+    Returns:
+        The detected layout.
+    """
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    where = f'under {prefix!r}' if prefix else 'in the state dict'
+    name = type(model).__name__
+    allow_partial = allow_partial or _PARTIAL.get()
+    if not keys:
+        if allow_partial:
+            return 'none'
+        raise CheckpointError(
+            f'The checkpoint holds no weights for the {name} backbone (no '
+            f'key {where}). Is it a checkpoint of another model, or of the '
+            'backbone alone (then use init_cfg=dict(type=\'Pretrained\', '
+            '...) on the backbone)? To load it anyway and keep the '
+            'backbone as initialised, set allow_partial_load=True on the '
+            'backbone.')
+    weights = {k[len(prefix):]: state_dict[k] for k in keys}
+    try:
+        converted, layout, _, _ = convert_state_dict(weights)
+    except CheckpointError as e:
+        raise CheckpointError(f'The checkpoint\'s weights {where} cannot '
+                              f'load into {name}: {e}') from e
+    converted = {k: v for k, v in converted.items()
+                 if not not_backbone_weight(k)}
+    model_state = model.state_dict()
+    resized = _adapt_sizes(converted, model_state)
+    loadable, unexpected, mismatched, missing = _match(converted,
+                                                       model_state)
+    problems = [
+        f'{label}: {_first(found)}' for label, found in (
+            ('missing', missing), ('unexpected', unexpected),
+            ('shape mismatches', mismatched)) if found
+    ]
+    if problems and not allow_partial:
+        raise CheckpointError(
+            f'The checkpoint\'s weights {where} (layout: {layout}) do not '
+            f'fit {name}: ' + '; '.join(problems) + '. Is it another '
+            'architecture (check arch, depths, embed_dims, window_size, '
+            'use_abs_pos_embed)? To load only what fits, set '
+            'allow_partial_load=True on the backbone.')
+    for key in keys:
+        del state_dict[key]
+    state_dict.update((prefix + k, v) for k, v in loadable.items())
+    if layout != 'swin_mm' or resized:
+        print_log(
+            f'{name} {where}: {len(loadable)} weights read from the '
+            f'{layout} layout' +
+            (f', resized: {_first(resized)}' if resized else ''),
+            logger='current')
+    if problems:
+        print_log(f'{name} {where}: loading what fits; ' +
+                  '; '.join(problems), logger='current', level=30)
+    return layout

@@ -1,6 +1,7 @@
 """What tools/train.py and tools/test.py share: config loading for either
 toolkit, CPU-only distributed set-up, data path checks, the runner."""
 import argparse
+import importlib
 import json
 import os
 import os.path as osp
@@ -23,13 +24,81 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def add_test_args(parser: argparse.ArgumentParser) -> None:
+    """The options of MMDetection's and MMSegmentation's tools/test.py."""
+    parser.add_argument(
+        '--out', help='raw results: a .pkl file of the predictions '
+        '(MMDetection configs) or a folder of predicted label maps '
+        '(MMSegmentation configs)')
+    parser.add_argument('--show', action='store_true',
+                        help='show each drawn prediction in a window')
+    parser.add_argument(
+        '--show-dir', help='draw each image with its ground truth and '
+        'prediction side by side into this folder (relative to the work '
+        "dir's timestamped run folder unless absolute)")
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='seconds each shown image stays (--show)')
+    parser.add_argument(
+        '--tta', action='store_true',
+        help="test-time augmentation with the config's tta_model and "
+        'tta_pipeline')
+
+
+def apply_test_args(cfg: Config, args: argparse.Namespace) -> None:
+    """Apply :func:`add_test_args`' options to a test config, as the
+    toolkit of the config's ``default_scope`` does in its own tools."""
+    if args.show or args.show_dir:
+        _enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
+    if args.tta:
+        missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+        if missing:
+            raise ValueError(
+                f'--tta needs {" and ".join(missing)} in the config (the '
+                'test-time augmentation wrapper and its pipeline); this '
+                'config defines none')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.model = dict(cfg.tta_model, module=cfg.model)
+    if args.out:
+        if cfg.default_scope == 'mmdet':
+            if not args.out.endswith(('.pkl', '.pickle')):
+                raise ValueError(
+                    f'--out {args.out}: MMDetection results are written as '
+                    'a pickle; give a .pkl file')
+            evaluators = cfg.test_evaluator
+            if not isinstance(evaluators, (list, tuple)):
+                evaluators = [evaluators]
+            cfg.test_evaluator = [
+                *evaluators,
+                dict(type='DumpDetResults', out_file_path=args.out)
+            ]
+        else:
+            cfg.test_evaluator['output_dir'] = args.out
+            cfg.test_evaluator['keep_results'] = True
+
+
+def _enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
+                          wait_time: float) -> None:
+    """Turn on the toolkit's visualization hook for testing (added where
+    the config has none)."""
+    det = cfg.default_scope == 'mmdet'
+    hooks = cfg.get('default_hooks') or {}
+    hook = dict(hooks.get('visualization') or dict(
+        type='DetVisualizationHook' if det else 'SegVisualizationHook'))
+    hook['draw'] = True
+    if show:
+        hook.update(show=True, wait_time=wait_time)
+    if show_dir and det:
+        hook['test_out_dir'] = show_dir
+    elif show_dir:
+        cfg.visualizer['save_dir'] = show_dir
+    cfg.default_hooks = {**hooks, 'visualization': hook}
+
+
 def prepare_runner(cfg: Config, phases: Iterable[str]):
-    """Check the data of ``phases``, set up (CPU) distributed training, allow
-    mmengine checkpoints weights-only, and build the runner."""
-    from .safe_checkpoint import allow_mmengine_checkpoints
+    """Check the data of ``phases``, set up (CPU) distributed training and
+    build the runner."""
     check_data_paths(cfg, phases)
     setup_cpu_distributed(cfg)
-    allow_mmengine_checkpoints()
     return build_runner(cfg)
 
 
@@ -38,7 +107,12 @@ def load_config(path: str,
                 work_dir: Optional[str] = None,
                 launcher: str = 'none') -> Config:
     """Read a config of MMDetection or MMSegmentation (chosen by its
-    ``default_scope``) and fill in launcher and work dir."""
+    ``default_scope``) and fill in launcher and work dir.
+
+    ``path`` is a file, or a config shipped with a toolkit, named as in
+    ``_base_``: ``mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py``.
+    """
+    path = _shipped_config_path(path) if '::' in path else path
     if not osp.isfile(path):
         raise FileNotFoundError(f'Config file not found: {path}')
     cfg = Config.fromfile(path)
@@ -55,6 +129,17 @@ def load_config(path: str,
         work_dir or cfg.get('work_dir')
         or osp.join('work_dirs', osp.splitext(osp.basename(path))[0]))
     return cfg
+
+
+def _shipped_config_path(name: str) -> str:
+    """``mmdet::REL`` / ``mmseg::REL`` -> the file in that toolkit's wheel."""
+    package, relative = name.split('::', 1)
+    if package not in TOOLKITS:
+        raise ValueError(f'{name}: configs shipped with '
+                         f"{' or '.join(TOOLKITS)} can be named as "
+                         "'mmdet::REL' or 'mmseg::REL'")
+    root = osp.dirname(importlib.import_module(package).__file__)
+    return osp.join(root, '.mim', 'configs', relative)
 
 
 def setup_cpu_distributed(cfg: Config) -> None:

@@ -39,6 +39,7 @@ def test_with_cp_saves_at_most_an_eighth_of_the_activations():
     assert with_cp * 8 <= without, (with_cp, without)
 
 
+@pytest.mark.slow
 def test_benchmark_tool_prints_table(capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / 'tools' / 'analysis'))
     import benchmark as tool

@@ -8,6 +8,8 @@ from swin_mm.engine.launch import check_data_paths, load_config
 from .conftest import (DET_CFG, ROOT, SEG_CFG, free_port, logged_losses,
                        run_tool, small_run_options)
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope='module')
 def det_run(toy_root, tmp_path_factory):

@@ -6,12 +6,15 @@ shifted against their images (checked: rolled by 64 px) it does not fit. A
 consistent swap of two class ids would still fit; this does not catch it.
 """
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.runner import Runner
 
 from swin_mm.engine.launch import load_config
 from .conftest import SEG_CFG
+
+pytestmark = pytest.mark.slow
 
 STEPS = 60
 

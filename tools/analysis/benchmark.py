@@ -8,6 +8,7 @@ GFLOP/s as a share of swin_mm's dense product measured in the same rounds.
     python tools/analysis/benchmark.py                      # T, S, B
     python tools/analysis/benchmark.py --archs tiny --infer 224x224x8 \\
         --train 512x512x2 --rounds 7 --cp-memory
+    python tools/analysis/benchmark.py --archs tiny --hooked   # with hooks
 """
 import argparse
 import statistics
@@ -20,6 +21,7 @@ from swin_mm.analysis.benchmark import (LEGEND, Case, build_pair,
                                         parse_case_size, run_case,
                                         saved_activation_mib)
 from swin_mm.models import SwinTransformer
+from swin_mm.models.backbones.swin_transformer import WindowAttention
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -47,8 +49,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'and without with_cp at each --train size')
     parser.add_argument('--per-round', action='store_true',
                         help='also print every round\'s times')
+    parser.add_argument('--hooked', action='store_true',
+                        help="a no-op forward hook on every attention module "
+                        "of swin_mm's model (hooked blocks run the reference "
+                        'path)')
     parser.add_argument('--markdown', action='store_true',
-                        help='print markdown tables (for the README)')
+                        help="print markdown tables (for the docs)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f'--rounds must be >= 1, got {args.rounds}')
@@ -88,6 +94,10 @@ def main(argv=None) -> int:
     results = []
     for arch in args.archs:
         theirs, ours = build_pair(arch, args.device)
+        if args.hooked:
+            for module in ours.modules():
+                if isinstance(module, WindowAttention):
+                    module.register_forward_hook(lambda *args: None)
         models = {'mmdet': theirs, 'swin_mm': ours}
         cases = ([Case(arch, 'infer', s, b) for s, b in args.infer] +
                  [Case(arch, 'train', s, b) for s, b in args.train])

@@ -22,6 +22,22 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=False),
     dict(type='PackSegInputs')
 ]
+# tools/test.py --tta: each image as is and flipped, predictions averaged
+# (mmseg's SegTTAModel, from its default runtime).
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=input_scale, keep_ratio=True)],
+            [
+                dict(type='RandomFlip', prob=0., direction='horizontal'),
+                dict(type='RandomFlip', prob=1., direction='horizontal')
+            ],
+            [dict(type='LoadAnnotations', reduce_zero_label=False)],
+            [dict(type='PackSegInputs')],
+        ])
+]
 _dataset = dict(
     type=dataset_type,
     data_root=data_root,

@@ -34,7 +34,8 @@ from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from swin_mm.checkpoint import load_pretrained, pretrained_kwargs
+from swin_mm.checkpoint import (convert_backbone_keys, load_pretrained,
+                                pretrained_kwargs)
 from swin_mm.registry import MODELS
 from ..layers.linear import Linear, linear_gelu, post_op_applies
 from ..layers.patch import HWShape, PatchEmbed, PatchMerging
@@ -180,7 +181,8 @@ class WindowAttention(BaseModule):
                              alpha=scale)  # B, nW, heads, N, N
             attn = attn.view(Bw, heads, N, N)
         attn = self.attn_drop(attn.softmax(dim=-1))
-        return (attn @ v).transpose(1, 2).reshape(Bw, N, -1)  # Bw, N, C
+        C = v.shape[1] * v.shape[3]  # sizes, not -1: Bw may be 0
+        return (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, C
 
     def bias_with_masks(self, group_masks: torch.Tensor) -> torch.Tensor:
         """Relative position bias plus each of G shift masks (G, N, N):
@@ -242,7 +244,7 @@ class WindowAttention(BaseModule):
                     scale=scale).transpose(1, 2)  # count, N, heads, d
                 for first, count, group in runs
             ])  # Bw, N, heads, d
-        return x.reshape(Bw, N, -1)  # Bw, N, heads*d
+        return x.reshape(Bw, N, x.shape[2] * x.shape[3])  # Bw, N, heads*d
 
     def needs_explicit_attention(self, device: torch.device) -> bool:
         """Whether the bias needs a gradient on a device whose fused kernel
@@ -366,13 +368,21 @@ class Mlp(BaseModule):
         GELU as oneDNN's post-op (:func:`linear_gelu`), bypassing the two
         modules' calls: where that applies, and not while hooks on either
         would miss them."""
-        hooked = any(
-            module._forward_hooks or module._forward_pre_hooks
-            for module in (self.fc1, self.act)) or bool(
-                nn.modules.module._global_forward_hooks
-                or nn.modules.module._global_forward_pre_hooks)
+        hooked = has_hooks(self.fc1) or has_hooks(self.act)
         return isinstance(self.act, nn.GELU) and not hooked and \
             post_op_applies(x, self.fc1.weight, self.fc1.bias)
+
+
+def has_hooks(module: nn.Module) -> bool:
+    """Whether a forward or backward hook would see ``module`` called: one
+    registered on it, or on every module."""
+    hooks = nn.modules.module
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or module._backward_hooks or module._backward_pre_hooks
+                or hooks._global_forward_hooks
+                or hooks._global_forward_pre_hooks
+                or hooks._global_backward_hooks
+                or hooks._global_backward_pre_hooks)
 
 
 class SwinBlock(BaseModule):
@@ -537,11 +547,22 @@ class SwinBlock(BaseModule):
             branch = self.norm1(branch)
         return _add_residual(x, self.drop_path(branch.view(B, L, C)))
 
+    def runs_fast_path(self) -> bool:
+        """Whether :meth:`forward` takes the fast path: ``fused``, and no
+        hook on a module inside the block (attention, its projections,
+        norms, MLP). The fast path calls those modules' parts, or calls them
+        on chunks of tokens, so a hook would miss calls or see other
+        tensors; the reference path calls each once on the whole input."""
+        return self.fused and not any(
+            has_hooks(module) for module in self.modules()
+            if module is not self)
+
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
-        if self.fused and x.device.type == 'cpu' and not self.training \
+        fast = self.runs_fast_path()
+        if fast and x.device.type == 'cpu' and not self.training \
                 and not torch.is_grad_enabled():
             return self.forward_in_chunks(x, hw_shape)
-        if self.fused:
+        if fast:
             x = self.fused_attention_residual(x, hw_shape)
         elif self.post_norm:
             x = x + self.drop_path(
@@ -552,7 +573,7 @@ class SwinBlock(BaseModule):
         branch = (self.norm2(self.mlp(x))
                   if self.post_norm else self.mlp(self.norm2(x)))
         branch = self.drop_path(branch)
-        return _add_residual(x, branch) if self.fused else x + branch
+        return _add_residual(x, branch) if fast else x + branch
 
     def forward_in_chunks(self, x: torch.Tensor,
                           hw_shape: HWShape) -> torch.Tensor:
@@ -625,8 +646,7 @@ def project_before_gather(plan: WindowPlan, tokens: int,
     saving grows as C^2, the extra copying as C. So project first when
     padding slots make up more than PROJECT_FIRST_PAD_CHANNELS / C of the
     windows (at C = 48: a third; at C = 384: 4 %), a rough balance of the
-    two costs on this CPU, not a tuned value (README, Speed, has what it
-    gained).
+    two costs on a CPU, not a tuned value.
     """
     slots = plan.gather_index.numel()
     return (slots - tokens) * channels > PROJECT_FIRST_PAD_CHANNELS * slots
@@ -741,6 +761,14 @@ class SwinTransformer(BaseModule):
             the absolute position embedding); k >= 1 also freezes stages
             1..k (each with its leading patch merging) and their output norms.
         norm_eval: Keep BatchNorm layers (if norm_cfg uses them) in eval mode.
+        strides: Downsampling of patch embedding and of each patch merging,
+            as MMDetection's and MMSegmentation's Swin take it: only
+            ``(patch_size, 2, 2, ...)``, one per stage, is supported (the
+            paper's), anything else is an error.
+        allow_partial_load: Let a state dict that does not cover this
+            backbone exactly (missing, unexpected or mis-shaped keys) load
+            what fits, with a warning, instead of raising (see
+            :func:`swin_mm.checkpoint.convert_backbone_keys`).
         pretrained: Deprecated alias of
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
         convert_weights: Accepted for configs written for MMDetection's Swin;
@@ -784,6 +812,8 @@ class SwinTransformer(BaseModule):
                  with_cp: bool = False,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
+                 strides: Optional[Sequence[int]] = None,
+                 allow_partial_load: bool = False,
                  pretrained: Optional[str] = None,
                  convert_weights: Optional[bool] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
@@ -823,8 +853,10 @@ class SwinTransformer(BaseModule):
         if not (isinstance(window_size, int) and window_size >= 1):
             raise ValueError(
                 f'window_size must be a positive int, got {window_size!r}')
+        self._check_strides(strides, patch_size, self.num_stages)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.allow_partial_load = allow_partial_load
         self.in_channels = in_channels
         self.patch_size = patch_size
         self.window_size = window_size
@@ -923,6 +955,19 @@ class SwinTransformer(BaseModule):
         return cfg
 
     @staticmethod
+    def _check_strides(strides: Optional[Sequence[int]], patch_size: int,
+                       num_stages: int) -> None:
+        """MMDetection's ``strides``: only the paper's are supported."""
+        if strides is None:
+            return
+        supported = (patch_size, ) + (2, ) * (num_stages - 1)
+        if tuple(strides) != supported:
+            raise ValueError(
+                f'strides={tuple(strides)} is not supported: the patch '
+                f'embedding downsamples by patch_size ({patch_size}) and each '
+                f'patch merging by 2, i.e. strides={supported}')
+
+    @staticmethod
     def _check_out_indices(out_indices: Sequence[int],
                            num_stages: int) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
@@ -972,6 +1017,18 @@ class SwinTransformer(BaseModule):
                 if isinstance(module, _BatchNorm):
                     module.eval()
         return self
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              *args, **kwargs) -> None:
+        """Whatever loads a state dict into this backbone, or into a model
+        holding it (``load_state_dict``, mmengine's ``load_checkpoint``, the
+        runner's ``load_from`` and ``resume``), its keys under ``prefix``
+        are first converted from any supported layout, and a state dict
+        that does not fit is an error (see
+        :func:`swin_mm.checkpoint.convert_backbone_keys`)."""
+        convert_backbone_keys(self, state_dict, prefix,
+                              self.allow_partial_load)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def _is_pretrained(init_cfg) -> bool:

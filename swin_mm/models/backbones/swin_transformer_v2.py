@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swin_mm.registry import MODELS
-from ..layers.linear import Linear, linear
+from ..layers.linear import Linear
 from ..layers.patch import PatchMergingV2
 from ..layers.windows import (log_spaced_relative_coords,
                               relative_position_index)
@@ -91,12 +91,11 @@ class WindowCosineMSA(WindowAttention):
             nn.init.zeros_(self.v_bias)
 
     def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
-        bias = None
-        if self.q_bias is not None:
-            bias = torch.cat(
-                [self.q_bias,
-                 torch.zeros_like(self.v_bias), self.v_bias])  # 3C
-        return linear(windows, self.qkv.weight, bias)  # Bw, N, 3C
+        qkv = self.qkv(windows)  # Bw, N, 3C
+        if self.q_bias is None:
+            return qkv
+        return qkv + torch.cat(
+            [self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])  # 3C
 
     def logit_scale_value(self) -> torch.Tensor:
         """exp(min(logit_scale, log 100)) per head: (heads, 1, 1)."""

@@ -3,12 +3,11 @@
 A Swin backbone's time on the CPU is mostly its dense products (the qkv and
 output projections, the MLP, patch merging). PyTorch runs fp32 ``F.linear``
 through MKL's sgemm; oneDNN, also in every PyTorch CPU build, picks its
-kernels from the CPU's feature flags. On the AMD EPYC (Zen 4, AVX-512) this
-project is measured on, oneDNN runs its AVX-512 kernels
-(``brg_matmul:avx512_core``) and its fp32 inner product ran Swin's shapes up
-to 1.4x faster than MKL's sgemm (README, Speed). Both compute the same
-products in fp32; only the order of the sums differs (differences at
-rounding level).
+kernels from the CPU's feature flags. On an AVX-512 CPU, oneDNN runs its
+AVX-512 kernels (``brg_matmul:avx512_core``), and its fp32 inner product
+ran Swin's shapes up to 1.4x faster than MKL's sgemm (docs/speed.md).
+Both compute the same products in fp32; only the order of the sums
+differs (differences at rounding level).
 
 :func:`linear` is ``F.linear`` with that choice made; :class:`Linear` is
 ``nn.Linear`` (same parameters, same state dict) calling it. The choice

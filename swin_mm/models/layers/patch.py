@@ -101,7 +101,8 @@ class PatchMerging(BaseModule):
             x[:, 1::2, 1::2]
         ], dim=-1)  # B, H'/2, W'/2, 4C
         hw_shape = (x.shape[1], x.shape[2])
-        return x.view(B, -1, 4 * C), hw_shape  # B, H'/2 * W'/2, 4C
+        return x.view(B, hw_shape[0] * hw_shape[1],
+                      4 * C), hw_shape  # B, H'/2 * W'/2, 4C
 
     def forward(self, x: torch.Tensor,
                 hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:

@@ -5,8 +5,11 @@ torch >= 2.6 loads with ``weights_only=True`` by default, and an mmengine
 :class:`~mmengine.logging.HistoryBuffer` objects with numpy arrays and
 scalars, and each buffer refers to its statistics methods as
 ``getattr(HistoryBuffer, 'mean')``. So ``--resume`` and loading a trained
-checkpoint fail. Rather than turning weights-only loading off (which lets a
-checkpoint file run any code), exactly these are allowed:
+checkpoint fail, in swin_mm's tools and in MMDetection's and
+MMSegmentation's own. Rather than turning weights-only loading off (which
+lets a checkpoint file run any code), exactly these are allowed, for the
+whole process, as soon as swin_mm is imported (which building a config with
+a ``swin_mm.*`` type does):
 
 - ``HistoryBuffer`` itself;
 - numpy's array, dtype and scalar reconstructors, for numeric dtypes only;
@@ -57,5 +60,5 @@ def mmengine_checkpoint_globals() -> List:
 
 def allow_mmengine_checkpoints() -> None:
     """Allow :func:`mmengine_checkpoint_globals` for weights-only
-    unpickling in this process (train.py and test.py call it)."""
+    unpickling in this process (``import swin_mm`` calls it)."""
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())

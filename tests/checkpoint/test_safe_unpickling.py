@@ -7,7 +7,7 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.logging.history_buffer import HistoryBuffer
 
-from swin_mm.engine.safe_checkpoint import allow_mmengine_checkpoints
+from swin_mm.checkpoint.safe_unpickling import allow_mmengine_checkpoints
 
 
 @pytest.fixture(autouse=True)
