@@ -15,19 +15,11 @@ from mmengine.config import Config
 
 from swin_mm.models import SwinTransformer
 from .test_configs import build_model
+from ..helpers import randomize
 
 TOOLKIT_CONFIGS = sorted(
     [*(Path(mmdet.__file__).parent / '.mim/configs/swin').glob('*.py'),
      *(Path(mmseg.__file__).parent / '.mim/configs/swin').glob('*.py')])
-
-
-def _randomize(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if 'norm' in name and name.endswith('weight'):
-                param.copy_(1 + 0.2 * torch.randn_like(param))
-            else:
-                param.copy_(0.05 * torch.randn_like(param))
 
 
 def test_both_toolkits_ship_swin_configs():
@@ -47,7 +39,7 @@ def test_toolkit_config_swaps_by_type_and_gives_its_features(path):
     ours = build_model(swapped)
     assert isinstance(ours.backbone, SwinTransformer)
 
-    _randomize(theirs.backbone)
+    randomize(theirs.backbone)
     # The whole model's state dict, in the toolkit's layout, loads
     # strictly: the backbone's keys are converted on the way in.
     ours.load_state_dict(theirs.state_dict(), strict=True)

@@ -9,6 +9,7 @@ import torch
 
 from swin_mm.checkpoint import from_openmmlab, to_openmmlab
 from swin_mm.models import SwinTransformer
+from ..helpers import randomize
 
 TOL = 1e-4
 
@@ -21,21 +22,11 @@ def _openmmlab_swin(toolkit: str, **kwargs):
     return Theirs(**kwargs)
 
 
-def _randomize(model: torch.nn.Module) -> None:
-    """Weights far from init, so every parameter matters for parity."""
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if 'norm' in name and name.endswith('weight'):
-                param.copy_(1 + 0.2 * torch.randn_like(param))
-            else:
-                param.copy_(0.05 * torch.randn_like(param))
-
-
 def _pair(toolkit: str, window_size: int = 7, **ours_kwargs):
     """Swin-T from the toolkit and swin_mm with the toolkit's weights."""
     theirs = _openmmlab_swin(toolkit, window_size=window_size,
                              drop_path_rate=0.)
-    _randomize(theirs)
+    randomize(theirs)
     ours = SwinTransformer('tiny', window_size=window_size,
                            drop_path_rate=0., **ours_kwargs)
     ours.load_state_dict(from_openmmlab(theirs.state_dict()), strict=True)
@@ -102,7 +93,7 @@ def test_default_skips_shift_only_where_a_stage_fits_in_one_window():
 
 def test_openmmlab_layout_round_trips():
     theirs = _openmmlab_swin('mmdet', drop_path_rate=0.)
-    _randomize(theirs)
+    randomize(theirs)
     state = {k: v for k, v in theirs.state_dict().items()
              if not k.endswith('relative_position_index')}
     back = to_openmmlab(from_openmmlab(state))

@@ -1,0 +1,20 @@
+"""Helpers shared by the test packages."""
+import torch
+
+
+def randomize(model: torch.nn.Module, skip_out_norms: bool = False) -> None:
+    """Weights far from init, so that every parameter affects the output:
+    norm weights 1 + 0.2 N(0, 1), everything else 0.05 N(0, 1).
+
+    Args:
+        skip_out_norms: Leave a backbone's output norms (``norm0``..) at
+            their 1 / 0 init.
+    """
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if skip_out_norms and name.startswith('norm'):
+                continue
+            if 'norm' in name and name.endswith('weight'):
+                param.copy_(1 + 0.2 * torch.randn_like(param))
+            else:
+                param.copy_(0.05 * torch.randn_like(param))
