@@ -66,7 +66,7 @@ def test_global_msa_formula_matches_a_direct_count():
 @pytest.mark.parametrize('size', [(224, 224), (150, 203)])
 def test_analytic_count_equals_traced_count(size):
     model = SwinTransformer(embed_dims=32, depths=(2, 2, 2, 2),
-                            num_heads=(1, 2, 4, 8), fused_attention=False)
+                            num_heads=(1, 2, 4, 8), fast_path=False)
     kinds = count_macs_by_kind(model, size)
     traced = _traced_products(model.eval(), torch.zeros(1, 3, *size))
     convolution = model.patch_embed.proj

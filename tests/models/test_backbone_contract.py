@@ -92,7 +92,7 @@ def test_global_forward_hooks_see_every_attention_call(version):
 @pytest.mark.parametrize('train', [False, True], ids=['eval', 'train'])
 @pytest.mark.parametrize('version', sorted(VERSIONS))
 def test_empty_batch_gives_empty_maps(version, train, fused):
-    model = build(version, fused_attention=fused)
+    model = build(version, fast_path=fused)
     outs = run(model, torch.randn(0, 3, 100, 72), train)
     assert [tuple(o.shape) for o in outs] == [
         (0, 16 * 2**i, math.ceil(100 / 2**(i + 2)),
@@ -122,3 +122,12 @@ def test_mmdet_keyword_arguments_are_accepted(version):
 def test_unsupported_strides_are_a_clear_error(strides):
     with pytest.raises(ValueError, match=r'supported.*strides=\(4, 2, 2, 2\)'):
         SwinTransformer(**SMALL, strides=strides)
+
+
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_fused_attention_is_a_deprecated_name_of_fast_path(version):
+    model = VERSIONS[version](**SMALL, fused_attention=False)
+    assert not any(block.fused for stage in model.stages
+                   for block in stage.blocks)
+    assert all(block.fused for stage in build(version).stages
+               for block in stage.blocks)

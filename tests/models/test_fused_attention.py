@@ -1,7 +1,7 @@
 """The fast path computes what the reference path computes.
 
 Reference: pad, cyclic shift, partition, explicit softmax attention, reverse,
-shift back, crop (``fused_attention=False``). Fast path: one precomputed row
+shift back, crop (``fast_path=False``). Fast path: one precomputed row
 gather, PyTorch's fused attention per run of windows sharing a mask, and
 chunked CPU inference. Both are checked on W-MSA and SW-MSA blocks, padded
 and unpadded maps, train and eval, with and without with_cp.
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import swin_mm.models.backbones.swin_transformer as swin_module
-from swin_mm.models import SwinTransformer
+from swin_mm.models import SwinTransformer, fast_path
 from swin_mm.models.backbones.swin_transformer import _pad_rows
 from swin_mm.models.layers import (cyclic_shift, pad_to_window,
                                    shift_window_mask, window_partition,
@@ -26,11 +26,11 @@ SIZES = [(224, 224), (150, 203)]
 def _pair(**kwargs):
     """A reference-path model and a fast-path model with the same weights."""
     torch.manual_seed(0)
-    ref = SwinTransformer(**{**SMALL, **kwargs}, fused_attention=False)
+    ref = SwinTransformer(**{**SMALL, **kwargs}, fast_path=False)
     with torch.no_grad():
         for param in ref.parameters():
             param.add_(0.1 * torch.randn_like(param))
-    fast = SwinTransformer(**{**SMALL, **kwargs}, fused_attention=True)
+    fast = SwinTransformer(**{**SMALL, **kwargs}, fast_path=True)
     fast.load_state_dict(ref.state_dict())
     return ref, fast
 
@@ -96,21 +96,17 @@ def test_fused_kernel_path_with_autograd_equals_reference():
 
 @pytest.mark.parametrize('project_first', [True, False])
 def test_qkv_projection_before_or_after_window_gather_equals_reference(
-        monkeypatch, project_first):
+        project_first):
     # The qkv projection commutes with the window gather, padding slots
     # reading qkv(0): both orders give the reference outputs and gradients.
-    decisions = []
-
-    def decide(plan, tokens, channels):
-        decisions.append(plan.gather_index.numel() > tokens and project_first)
-        return decisions[-1]
-
-    monkeypatch.setattr(swin_module, 'project_before_gather', decide)
     ref, fast = _pair()
     x = torch.randn(2, 3, 150, 203)  # every stage padded
     ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
-    fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
-    assert len(decisions) == 8 and all(d == project_first for d in decisions)
+    with fast_path.configure(project_before_gather=project_first):
+        plan = window_plan(1, (38, 51), 7, (3, 3))
+        assert swin_module.project_before_gather(plan, 38 * 51, 16) is \
+            project_first
+        fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
     _assert_close(ref_outs, fast_outs)
     _assert_grads_close(ref_grads, fast_grads)
 
@@ -126,15 +122,24 @@ def test_qkv_projection_goes_first_only_where_padding_outweighs_copying():
     assert choices == [False, False, True, True, False]
 
 
-def test_chunked_inference_splits_runs_and_still_matches(monkeypatch):
+def test_chunked_inference_splits_runs_and_still_matches():
     # A budget of one window per chunk: every run is cut into many chunks.
-    monkeypatch.setattr(swin_module, 'CHUNK_BYTES', 1)
     ref, fast = _pair()
     block = fast.stages[0].blocks[1]
-    assert block.chunk_tokens == block.window_size**2
     x = torch.randn(2, 3, 150, 203)
-    _assert_close(_outputs_and_grads(ref, x, False)[0],
-                  _outputs_and_grads(fast, x, False)[0])
+    with fast_path.configure(chunk_bytes=1):
+        assert block.chunk_tokens == block.window_size**2
+        fast_outs = _outputs_and_grads(fast, x, False)[0]
+    _assert_close(_outputs_and_grads(ref, x, False)[0], fast_outs)
+
+
+def test_fast_path_settings_are_checked_and_restored():
+    with fast_path.configure(max_mask_runs=1) as config:
+        assert config.max_mask_runs == 1
+    assert fast_path.config.max_mask_runs == 4
+    with pytest.raises(TypeError, match='Unknown fast-path settings'):
+        with fast_path.configure(chunk_size=1):
+            pass
 
 
 def test_always_shift_fast_path_equals_reference_where_map_fits_window():

@@ -1,36 +1,43 @@
 """swin_mm's Linear computes what nn.Linear computes, through oneDNN where
 that applies, and falls back to F.linear everywhere else.
 
-The AVX-512 condition and the size floor are lifted here, so that the
-oneDNN path is exercised (and checked) on any CPU and small shapes: oneDNN
-runs on every x86 CPU, the conditions only say where it was measured to be
-faster.
+The AVX-512 condition and the size floor are lifted here (through the fast
+path's settings), so that the oneDNN path is exercised (and checked) on any
+CPU and small shapes: oneDNN runs on every x86 CPU, the conditions only say
+where it was measured to be faster.
 """
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-import swin_mm.models.layers.linear as linear_module
+from swin_mm.models import fast_path
 from swin_mm.models.layers.linear import (Linear, linear, linear_gelu,
                                           onednn_linear_applies)
 
 
+class OneDnnProducts(TorchDispatchMode):
+    """Records the post-op of each oneDNN product that runs ('none' for a
+    plain product)."""
+
+    def __init__(self):
+        super().__init__()
+        self.post_ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket is torch.ops.mkldnn._linear_pointwise:
+            self.post_ops.append(args[3])
+        return func(*args, **(kwargs or {}))
+
+
 @pytest.fixture
-def avx512(monkeypatch):
-    """Take the oneDNN path whatever the CPU, and record each product's
-    post-op ('none' for a plain product)."""
-    monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: True)
-    monkeypatch.setattr(linear_module, 'MIN_ONEDNN_MACS', 0)
-    calls = []
-    inner = linear_module._inner_product
-
-    def counted(*args):
-        calls.append(args[3] if len(args) > 3 else 'none')
-        return inner(*args)
-
-    monkeypatch.setattr(linear_module, '_inner_product', counted)
-    return calls
+def avx512():
+    """Take the oneDNN path whatever the CPU and size; the list of the
+    products' post-ops."""
+    with fast_path.configure(onednn=True, min_onednn_macs=0), \
+            OneDnnProducts() as products:
+        yield products.post_ops
 
 
 def _pair(in_features, out_features, bias):
@@ -119,20 +126,26 @@ def test_linear_falls_back_to_f_linear_where_onednn_does_not_apply(avx512):
     assert avx512 == []
 
 
-def test_onednn_linear_needs_avx512(monkeypatch):
-    monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: False)
+def test_onednn_linear_follows_the_cpu_unless_set():
     x, weight = torch.randn(4, 16), torch.randn(8, 16)
-    assert not onednn_linear_applies(x, weight)
+    with fast_path.configure(min_onednn_macs=0):
+        # By default on AVX-512 CPUs only.
+        assert onednn_linear_applies(x, weight) == (
+            torch.backends.cpu.get_cpu_capability() == 'AVX512')
+        with fast_path.configure(onednn=False):
+            assert not onednn_linear_applies(x, weight)
+        with fast_path.configure(onednn=True):
+            assert onednn_linear_applies(x, weight)
 
 
-def test_small_products_stay_on_f_linear(monkeypatch):
-    monkeypatch.setattr(linear_module, '_cpu_has_avx512', lambda: True)
+def test_small_products_stay_on_f_linear():
     weight = torch.randn(384, 96)
-    tokens = linear_module.MIN_ONEDNN_MACS // (96 * 384)
-    assert not onednn_linear_applies(torch.randn(tokens, 96), weight)
-    assert onednn_linear_applies(torch.randn(tokens + 1, 96), weight)
-    # A 3-D input counts all its tokens.
-    assert onednn_linear_applies(torch.randn(tokens + 1, 1, 96), weight)
+    with fast_path.configure(onednn=True):
+        tokens = fast_path.config.min_onednn_macs // (96 * 384)
+        assert not onednn_linear_applies(torch.randn(tokens, 96), weight)
+        assert onednn_linear_applies(torch.randn(tokens + 1, 96), weight)
+        # A 3-D input counts all its tokens.
+        assert onednn_linear_applies(torch.randn(tokens + 1, 1, 96), weight)
 
 
 @pytest.mark.parametrize('approximate', ['none', 'tanh'])
@@ -190,7 +203,7 @@ def test_mlp_fuses_gelu_only_where_no_hook_would_miss_it(avx512):
 
 @pytest.mark.parametrize('with_cp', [False, True])
 def test_backbone_trains_through_onednn_as_through_f_linear(
-        avx512, monkeypatch, with_cp):
+        avx512, with_cp):
     from swin_mm.models import SwinTransformer
     torch.manual_seed(0)
     model = SwinTransformer(embed_dims=16, depths=(2, 2, 2, 2),
@@ -211,9 +224,8 @@ def test_backbone_trains_through_onednn_as_through_f_linear(
 
     onednn_outs, onednn_grads = outputs_and_grads()
     assert len(avx512) > 0  # products of every block went through oneDNN
-    monkeypatch.setattr(linear_module, 'onednn_linear_applies',
-                        lambda *args: False)
-    ref_outs, ref_grads = outputs_and_grads()
+    with fast_path.configure(onednn=False):
+        ref_outs, ref_grads = outputs_and_grads()
     for ours, ref in zip(onednn_outs, ref_outs):
         assert (ours - ref).abs().max() <= 1e-5
     assert onednn_grads.keys() == ref_grads.keys()
@@ -223,7 +235,7 @@ def test_backbone_trains_through_onednn_as_through_f_linear(
 
 
 def test_backbone_inference_through_onednn_as_through_f_linear(
-        avx512, monkeypatch):
+        avx512):
     # Chunked CPU inference with every product, and the MLP's GELU as a
     # post-op, through oneDNN, against the same model through F.linear.
     from swin_mm.models import SwinTransformer
@@ -236,9 +248,8 @@ def test_backbone_inference_through_onednn_as_through_f_linear(
         x = torch.randn(2, 3, 150, 203)
         onednn_outs = model(x)
         assert avx512.count('gelu') == 8  # one chunk per block at this size
-        monkeypatch.setattr(linear_module, 'onednn_linear_applies',
-                            lambda *args: False)
-        ref_outs = model(x)
+        with fast_path.configure(onednn=False):
+            ref_outs = model(x)
     for ours, ref in zip(onednn_outs, ref_outs):
         assert ours.shape == ref.shape
         assert (ours - ref).abs().max() <= 1e-5

@@ -7,9 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import swin_mm.models.backbones.swin_transformer as swin_module
 from swin_mm.checkpoint import detect_layout, load_pretrained, to_official
-from swin_mm.models import SwinTransformerV2
+from swin_mm.models import SwinTransformerV2, fast_path
 from swin_mm.models.backbones.swin_transformer_v2 import (SwinBlockV2,
                                                           WindowCosineMSA)
 from swin_mm.models.layers import (PatchMergingV2, log_spaced_relative_coords,
@@ -189,8 +188,8 @@ def test_v2_with_cp_gives_identical_outputs_and_gradients():
 @pytest.mark.parametrize('train', [False, True])
 @pytest.mark.parametrize('size', [(128, 128), (97, 131), (40, 40)])
 def test_v2_fast_path_equals_reference(train, size):
-    ref = small_v2(window_size=8, fused_attention=False)
-    fast = small_v2(window_size=8, fused_attention=True)
+    ref = small_v2(window_size=8, fast_path=False)
+    fast = small_v2(window_size=8, fast_path=True)
     x = torch.randn(2, 3, *size)
     outs = []
     for model in (ref, fast):
@@ -200,19 +199,18 @@ def test_v2_fast_path_equals_reference(train, size):
         assert (a - b).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize('pad_channels', [0, 10**9])
+@pytest.mark.parametrize('project_first', [True, False])
 def test_v2_qkv_projection_before_or_after_gather_equals_reference(
-        monkeypatch, pad_channels):
-    # pad_channels 0: V2's qkv (zero k bias) projected before the window
-    # gather wherever a map is padded; 10**9: never. Outputs and gradients.
-    monkeypatch.setattr(swin_module, 'PROJECT_FIRST_PAD_CHANNELS',
-                        pad_channels)
-    ref = small_v2(window_size=8, fused_attention=False)
-    fast = small_v2(window_size=8, fused_attention=True)
+        project_first):
+    # V2's qkv (zero k bias) projected before or after the window gather on
+    # padded maps. Outputs and gradients.
+    ref = small_v2(window_size=8, fast_path=False)
+    fast = small_v2(window_size=8, fast_path=True)
     x = torch.randn(2, 3, 97, 131)  # every stage padded
     outs, grads = [], []
     for model in (ref, fast):
-        out = model.train()(x)
+        with fast_path.configure(project_before_gather=project_first):
+            out = model.train()(x)
         sum(o.square().mean() for o in out).backward()
         outs.append(out)
         grads.append([p.grad for p in model.parameters()])

@@ -37,25 +37,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from swin_mm.checkpoint import (convert_backbone_keys, load_pretrained,
                                 pretrained_kwargs)
 from swin_mm.registry import MODELS
+from .. import fast_path
 from ..layers.linear import Linear, linear_gelu, post_op_applies
 from ..layers.patch import HWShape, PatchEmbed, PatchMerging
 from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
                               relative_position_index, shift_window_mask,
                               window_partition, window_plan, window_reverse,
                               window_shift)
-
-#: Bytes of the widest per-chunk intermediate in CPU inference (see
-#: ``SwinBlock.forward_in_chunks``): small enough for cache, and well under
-#: the 32 MiB above which glibc maps every allocation afresh.
-CHUNK_BYTES = 6 * 2**20
-
-#: See :func:`project_before_gather`: padding share x channels above which the
-#: qkv projection runs before the window gather.
-PROJECT_FIRST_PAD_CHANNELS = 16
-
-#: Above this many runs of windows sharing a mask, the fused attention runs
-#: once with every window's mask gathered instead of once per run.
-MAX_MASK_RUNS = 4
 
 
 class WindowAttention(BaseModule):
@@ -220,7 +208,7 @@ class WindowAttention(BaseModule):
         q, k, v = self.split_heads(qkv)  # each Bw, heads, N, d
         q, k, scale = self.scaled_qk(q, k)
         dropout = self.attn_drop.p if self.training else 0.
-        if len(runs) > MAX_MASK_RUNS:
+        if len(runs) > fast_path.config.max_mask_runs:
             groups = torch.tensor([group for _, _, group in runs],
                                   device=q.device)
             counts = torch.tensor([count for _, count, _ in runs],
@@ -620,9 +608,11 @@ class SwinBlock(BaseModule):
     @property
     def chunk_tokens(self) -> int:
         """Tokens per chunk in :meth:`forward_in_chunks`: the widest
-        intermediate (the MLP hidden layer) stays near CHUNK_BYTES."""
+        intermediate (the MLP hidden layer) stays near the fast path's
+        ``chunk_bytes``."""
         hidden = self.mlp.fc1.out_features
-        return max(self.window_size**2, CHUNK_BYTES // (4 * hidden))
+        return max(self.window_size**2,
+                   fast_path.config.chunk_bytes // (4 * hidden))
 
 
 def _add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
@@ -644,12 +634,17 @@ def project_before_gather(plan: WindowPlan, tokens: int,
     (3 C^2 multiply-adds each) but gathers 3C-wide rows instead of C-wide
     ones (and scatters their gradients back in training): per slot the
     saving grows as C^2, the extra copying as C. So project first when
-    padding slots make up more than PROJECT_FIRST_PAD_CHANNELS / C of the
-    windows (at C = 48: a third; at C = 384: 4 %), a rough balance of the
-    two costs on a CPU, not a tuned value.
+    padding slots make up more than ``project_first_pad_channels`` / C of
+    the windows (16 / C by default; at C = 48: a third; at C = 384: 4 %), a
+    rough balance of the two costs on a CPU, not a tuned value. The fast
+    path's ``project_before_gather`` setting forces either choice.
     """
+    forced = fast_path.config.project_before_gather
+    if forced is not None:
+        return forced
     slots = plan.gather_index.numel()
-    return (slots - tokens) * channels > PROJECT_FIRST_PAD_CHANNELS * slots
+    return (slots - tokens) * channels > \
+        fast_path.config.project_first_pad_channels * slots
 
 
 class SwinStage(BaseModule):
@@ -750,10 +745,11 @@ class SwinTransformer(BaseModule):
             even where a stage's map fits in one window. Default False follows
             the official classifier (no shift along such a dimension), which
             ImageNet checkpoints were trained with.
-        fused_attention: Windows by one precomputed gather and attention
-            by PyTorch's fused kernels (the fast path). False runs the
-            reference steps (pad, roll, partition, explicit softmax); both
-            compute the same features.
+        fast_path: Windows by one precomputed gather and attention by
+            PyTorch's fused kernels (see :mod:`swin_mm.models.fast_path`).
+            False runs the reference steps (pad, roll, partition, explicit
+            softmax); both compute the same features.
+        fused_attention: Deprecated name of ``fast_path``.
         act_cfg, norm_cfg: Activation and norm configs.
         with_cp: Gradient checkpointing of every block and patch merging
             (same results, less memory).
@@ -806,7 +802,8 @@ class SwinTransformer(BaseModule):
                  drop_path_rate: float = 0.1,
                  use_abs_pos_embed: bool = False,
                  always_shift: bool = False,
-                 fused_attention: bool = True,
+                 fast_path: bool = True,
+                 fused_attention: Optional[bool] = None,
                  act_cfg: dict = dict(type='GELU'),
                  norm_cfg: dict = dict(type='LN'),
                  with_cp: bool = False,
@@ -829,6 +826,11 @@ class SwinTransformer(BaseModule):
                 f"init_cfg=dict(type='Pretrained', checkpoint={pretrained!r})",
                 logger='current')
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        if fused_attention is not None:
+            print_log(
+                'SwinTransformer: fused_attention is deprecated, use '
+                f'fast_path={fused_attention}', logger='current', level=30)
+            fast_path = fused_attention
         if convert_weights is not None:
             print_log(
                 'SwinTransformer: convert_weights is not needed: swin_mm '
@@ -898,7 +900,7 @@ class SwinTransformer(BaseModule):
                     with_cp=with_cp,
                     window_size=window_size,
                     always_shift=always_shift,
-                    fused=fused_attention,
+                    fused=fast_path,
                     mlp_ratio=mlp_ratio,
                     qkv_bias=qkv_bias,
                     qk_scale=qk_scale,

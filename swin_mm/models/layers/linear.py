@@ -12,10 +12,11 @@ differs (differences at rounding level).
 :func:`linear` is ``F.linear`` with that choice made; :class:`Linear` is
 ``nn.Linear`` (same parameters, same state dict) calling it. The choice
 (:func:`onednn_linear_applies`): CPU fp32 tensors, a product of at least
-MIN_ONEDNN_MACS multiply-adds, PyTorch's oneDNN enabled
+the fast path's ``min_onednn_macs`` multiply-adds, PyTorch's oneDNN enabled
 (``torch.backends.mkldnn.flags(enabled=False)`` turns this off too), a CPU
-with AVX-512 (the only kind it was measured on), no autocast, and
-no tracing or scripting (traced graphs keep the standard ``aten::linear``).
+with AVX-512 (the only kind it was measured on; the fast path's ``onednn``
+setting overrides this), no autocast, and no tracing or scripting (traced
+graphs keep the standard ``aten::linear``).
 Everywhere else, and on CUDA, it is ``F.linear``.
 
 With autograd, :class:`_OneDnnLinear` runs the forward product and the
@@ -35,20 +36,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .. import fast_path
 
-#: Multiply-adds (tokens x in x out) below which :func:`linear` keeps
-#: ``F.linear``: on small products oneDNN's per-call cost (weight reorder,
-#: the autograd function) outweighs its faster kernel. Measured on one
-#: thread, training (forward + backward): 1024 x 48 -> 192 (9.4 M) 8%
-#: slower, 1024 x 96 -> 384 (38 M) even, 4096 x 96 -> 384 (151 M) 11%
-#: faster; the toy Swin's backbone step at 128x128 was 8% slower without
-#: this floor.
-MIN_ONEDNN_MACS = 2**26
+
+# The size floor (fast_path.config.min_onednn_macs, 2^26): on small
+# products oneDNN's per-call cost (weight reorder, the autograd function)
+# outweighs its faster kernel. Measured on one thread, training (forward +
+# backward): 1024 x 48 -> 192 (9.4 M) 8% slower, 1024 x 96 -> 384 (38 M)
+# even, 4096 x 96 -> 384 (151 M) 11% faster.
 
 
 @lru_cache(maxsize=1)
 def _cpu_has_avx512() -> bool:
     return torch.backends.cpu.get_cpu_capability() == 'AVX512'
+
+
+def _onednn_wanted() -> bool:
+    """The fast path's ``onednn`` setting; by default AVX-512 CPUs only."""
+    wanted = fast_path.config.onednn
+    return _cpu_has_avx512() if wanted is None else wanted
 
 
 def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -58,9 +64,9 @@ def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.device.type == 'cpu' and x.dtype == torch.float32
             and weight.dtype == torch.float32 and x.dim() >= 2
             and x.numel() > 0
-            and x.numel() * weight.shape[0] >= MIN_ONEDNN_MACS
+            and x.numel() * weight.shape[0] >= fast_path.config.min_onednn_macs
             and torch.backends.mkldnn.enabled
-            and torch.backends.mkldnn.is_available() and _cpu_has_avx512()
+            and torch.backends.mkldnn.is_available() and _onednn_wanted()
             and not torch.is_autocast_enabled('cpu'))
 
 
