@@ -8,7 +8,7 @@ computes, so every case also reports the largest output difference.
 Each case times ``rounds`` rounds; a round runs both models (MMDetection's
 first in even rounds, swin_mm's first in odd ones), then one dense fp32
 2048^3 product as swin_mm's linear layers compute it
-(:func:`swin_mm.models.layers.linear.linear`: oneDNN on AVX-512 CPUs) and
+(:func:`swin_mm.models.fast_path.linear`: oneDNN on AVX-512 CPUs) and
 one as ``torch.mm`` computes it (MKL on the CPU, what MMDetection's linear
 layers run on): the machine's reference rates at that moment, so drift on a
 shared machine hits all alike. Reported: median times, and the speed-up as
@@ -33,7 +33,7 @@ import torch.nn as nn
 
 from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
-from swin_mm.models.layers.linear import linear
+from swin_mm.models.fast_path import linear
 from .complexity import count_macs_by_kind
 
 MATMUL_SIZE = 2048

@@ -20,7 +20,7 @@ from typing import Dict, Tuple
 
 import torch.nn as nn
 
-HWShape = Tuple[int, int]
+from swin_mm.models.layers.windows import HWShape
 
 
 def msa_macs(h: int, w: int, C: int) -> int:

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from swin_mm.models import SwinTransformer, SwinTransformerV2
+from swin_mm.models import SwinTransformer, SwinTransformerV2, fast_path
 
 SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
              drop_path_rate=0.)
@@ -51,7 +51,7 @@ def test_forward_hooks_fire_on_attention_mlp_and_blocks(version, train):
         block.mlp.register_forward_hook(record('mlp')),
         block.mlp.fc1.register_forward_hook(record('fc1')),
     ]
-    assert not block.runs_fast_path()
+    assert not fast_path.applies(block)
     outs = run(model, x, train)
     for handle in handles:
         handle.remove()
@@ -69,7 +69,7 @@ def test_forward_hooks_fire_on_attention_mlp_and_blocks(version, train):
     # Hooks change which path runs, not what it computes.
     for a, b in zip(expected, outs):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
-    assert block.runs_fast_path()
+    assert fast_path.applies(block)
 
 
 @pytest.mark.parametrize('version', sorted(VERSIONS))

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 
 from swin_mm.checkpoint import detect_layout, load_pretrained, to_official
 from swin_mm.models import SwinTransformerV2, fast_path
+from swin_mm.models.fast_path.attention import (attention_by_runs,
+                                                bias_with_masks)
 from swin_mm.models.backbones.swin_transformer_v2 import (SwinBlockV2,
                                                           WindowCosineMSA)
 from swin_mm.models.layers import (PatchMergingV2, log_spaced_relative_coords,
@@ -94,10 +96,10 @@ def test_cosine_attention_matches_paper_formula():
     with torch.no_grad():
         expected = _naive_cosine_attention(attn, windows, mask)
         explicit = attn(windows, mask)
-        bias_masks = attn.bias_with_masks(mask)  # 2 groups
-        fused = attn.forward_runs(windows, bias_masks,
-                                  ((0, 1, 0), (1, 1, 1), (2, 1, 0),
-                                   (3, 1, 1)))
+        bias_masks = bias_with_masks(attn, mask)  # 2 groups
+        fused = attn.output_projection(attention_by_runs(
+            attn, attn.qkv_projection(windows), bias_masks,
+            ((0, 1, 0), (1, 1, 1), (2, 1, 0), (3, 1, 1))))
     torch.testing.assert_close(explicit, expected, rtol=0, atol=1e-5)
     torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
 

@@ -8,17 +8,17 @@ patch merging between stages. Emits NCHW maps at strides 4, 8, 16, 32 with
 C, 2C, 4C, 8C channels, each through its own LayerNorm, as MMDetection's and
 MMSegmentation's necks and heads expect.
 
-Layout (bottom-up): ``WindowAttention`` (shared by V1 and V2) ->
+Layout (bottom-up): :func:`window_attention` (the attention formula, shared
+by V1 and V2) -> ``WindowAttention`` (the parts a version defines) ->
 ``WindowMSA`` -> ``Mlp`` -> ``SwinBlock`` -> ``SwinStage`` ->
 ``SwinTransformer``. Window helpers live in
 ``swin_mm.models.layers.windows``, patch layers in ``...layers.patch``; V2
 builds on these in ``swin_transformer_v2``.
 
-Two paths compute each block: the reference steps as the paper describes
-them (pad, cyclic shift, partition, explicit attention, reverse, shift
-back, crop) and the default fast path (one precomputed row gather for the
-windows, PyTorch's fused attention where it applies, chunked CPU
-inference). Tests hold them equal.
+This file holds the paper's computation, step by step (the reference path).
+A block hands its computation to ``swin_mm.models.fast_path`` in one place,
+:meth:`SwinBlock.forward`: the same function in fewer passes (that
+package's docstring tables which path runs when). Tests hold them equal.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -38,26 +38,53 @@ from swin_mm.checkpoint import (convert_backbone_keys, load_pretrained,
                                 pretrained_kwargs)
 from swin_mm.registry import MODELS
 from .. import fast_path
-from ..layers.linear import Linear, linear_gelu, post_op_applies
-from ..layers.patch import HWShape, PatchEmbed, PatchMerging
-from ..layers.windows import (WindowPlan, cyclic_shift, pad_to_window,
+from ..fast_path import Linear
+from ..layers.patch import PatchEmbed, PatchMerging
+from ..layers.windows import (HWShape, cyclic_shift, pad_to_window,
                               relative_position_index, shift_window_mask,
-                              window_partition, window_plan, window_reverse,
-                              window_shift)
+                              window_partition, window_reverse, window_shift)
+
+
+def window_attention(q: torch.Tensor,
+                     k: torch.Tensor,
+                     v: torch.Tensor,
+                     bias: torch.Tensor,
+                     mask: Optional[torch.Tensor] = None,
+                     scale: float = 1.0,
+                     attn_drop: Optional[nn.Module] = None) -> torch.Tensor:
+    """softmax(q k^T * scale + B + mask) v within each window.
+
+    Args:
+        q, k, v: (B*nW, heads, N, d), the nW windows of each image
+            consecutive, N = M*M tokens each.
+        bias: (heads, N, N) relative position bias B.
+        mask: (nW, N, N) additive SW-MSA mask of each window of an image, or
+            None for W-MSA.
+        scale: Multiplies q k^T.
+        attn_drop: Dropout on the attention weights.
+
+    Returns:
+        (B*nW, heads, N, d).
+    """
+    logits = (q @ k.transpose(-2, -1)) * scale + bias  # B*nW, heads, N, N
+    if mask is not None:
+        Bw, heads, N, _ = logits.shape
+        nW = mask.shape[0]
+        logits = logits.view(Bw // nW, nW, heads, N, N) + mask[:, None]
+        logits = logits.view(Bw, heads, N, N)
+    weights = logits.softmax(dim=-1)
+    if attn_drop is not None:
+        weights = attn_drop(weights)
+    return weights @ v
 
 
 class WindowAttention(BaseModule):
     """Multi-head self-attention inside M x M windows, plus a relative
-    position bias B and, for SW-MSA, the shift mask:
+    position bias B and, for SW-MSA, the shift mask (:func:`window_attention`).
 
-        softmax(q' k'^T * scale + B + mask) v
-
-    Both Swin versions share this: the explicit computation
-    (:meth:`forward`, :meth:`attend`), the fused-kernel one
-    (:meth:`forward_runs`, :meth:`attend_runs`) and the choice between
-    them. A version defines the projection
-    (:meth:`qkv_projection`), how q and k are scaled (:meth:`scaled_qk`)
-    and B (:meth:`relative_position_bias`).
+    Both Swin versions share this; a version defines the projection
+    (:meth:`qkv_projection`), how q and k are scaled (:meth:`scaled_qk`) and
+    B (:meth:`relative_position_bias`).
 
     Args:
         embed_dims: Channels C.
@@ -92,7 +119,7 @@ class WindowAttention(BaseModule):
         initialises linear layers and norms)."""
 
     def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
-        """(B*nW, N, C) -> (B*nW, N, 3C): q, k, v side by side."""
+        """(..., C) -> (..., 3C): q, k, v side by side, row by row."""
         raise NotImplementedError
 
     def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
@@ -105,6 +132,10 @@ class WindowAttention(BaseModule):
                                ) -> torch.Tensor:
         """The bias B of every token pair of a window (default: M):
         (num_heads, M*M, M*M)."""
+        raise NotImplementedError
+
+    def bias_parameters(self) -> List[nn.Parameter]:
+        """The parameters B is computed from."""
         raise NotImplementedError
 
     def split_heads(self, qkv: torch.Tensor
@@ -131,9 +162,8 @@ class WindowAttention(BaseModule):
     def forward(self,
                 windows: torch.Tensor,
                 mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Attend within each window: the explicit computation,
-        softmax(q' k'^T * scale + B + mask) v, as the papers write it, from
-        the windows' tokens to the output projection.
+        """Attend within each window, from the windows' tokens to the output
+        projection.
 
         Args:
             windows: (B*nW, N, C) tokens, N = M*M, the nW windows of each
@@ -144,105 +174,13 @@ class WindowAttention(BaseModule):
         Returns:
             (B*nW, N, C).
         """
-        return self.output_projection(
-            self.attend(self.qkv_projection(windows), mask))
-
-    def attend(self,
-               qkv: torch.Tensor,
-               mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """The explicit attention of projected windows (B*nW, N, 3C), before
-        the output projection: (B*nW, N, C). ``mask`` as in :meth:`forward`.
-        """
-        Bw, N, _ = qkv.shape
-        heads = self.num_heads
-        q, k, v = self.split_heads(qkv)  # each Bw, heads, N, d
+        Bw, N, C = windows.shape
+        q, k, v = self.split_heads(self.qkv_projection(windows))
         q, k, scale = self.scaled_qk(q, k)
-        attn = q @ k.transpose(-2, -1)  # Bw, heads, N, N
         bias = self.relative_position_bias(math.isqrt(N))  # heads, N, N
-        # scale * q k^T + bias (+ mask), one pass over the logits.
-        if mask is None:
-            attn = torch.add(bias, attn, alpha=scale)
-        else:
-            nW = mask.shape[0]
-            attn = torch.add(bias + mask[:, None],
-                             attn.view(-1, nW, heads, N, N),
-                             alpha=scale)  # B, nW, heads, N, N
-            attn = attn.view(Bw, heads, N, N)
-        attn = self.attn_drop(attn.softmax(dim=-1))
-        C = v.shape[1] * v.shape[3]  # sizes, not -1: Bw may be 0
-        return (attn @ v).transpose(1, 2).reshape(Bw, N, C)  # Bw, N, C
-
-    def bias_with_masks(self, group_masks: torch.Tensor) -> torch.Tensor:
-        """Relative position bias plus each of G shift masks (G, N, N):
-        (G, heads, N, N)."""
-        window_size = math.isqrt(group_masks.shape[-1])
-        return (self.relative_position_bias(window_size) +
-                group_masks[:, None])  # G, heads, N, N
-
-    def forward_runs(self, windows: torch.Tensor, bias_masks: torch.Tensor,
-                     runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
-        """:meth:`forward` through PyTorch's fused kernel (see
-        :meth:`attend_runs`): (B*nW, N, C) windows -> (B*nW, N, C)."""
-        return self.output_projection(
-            self.attend_runs(self.qkv_projection(windows), bias_masks, runs))
-
-    def attend_runs(self, qkv: torch.Tensor, bias_masks: torch.Tensor,
-                    runs: Sequence[Tuple[int, int, int]]) -> torch.Tensor:
-        """The attention of projected windows through PyTorch's fused kernel
-        (F.scaled_dot_product_attention: flash on CPU, memory-efficient on
-        CUDA): one call per run of windows that share a bias + mask, or,
-        when the runs are many and short (small maps, where most windows
-        meet the shift boundary), one call with each window's bias + mask
-        gathered.
-
-        Args:
-            qkv: (B*nW, N, 3C) projected windows.
-            bias_masks: (G, heads, N, N) from :meth:`bias_with_masks`.
-            runs: (first window, windows, group) covering all windows in
-                order (:attr:`WindowPlan.runs`).
-
-        Returns:
-            (B*nW, N, C), before the output projection.
-        """
-        Bw, N, _ = qkv.shape
-        q, k, v = self.split_heads(qkv)  # each Bw, heads, N, d
-        q, k, scale = self.scaled_qk(q, k)
-        dropout = self.attn_drop.p if self.training else 0.
-        if len(runs) > fast_path.config.max_mask_runs:
-            groups = torch.tensor([group for _, _, group in runs],
-                                  device=q.device)
-            counts = torch.tensor([count for _, count, _ in runs],
-                                  device=q.device)
-            masks = bias_masks.index_select(
-                0, groups.repeat_interleave(counts))  # Bw, heads, N, N
-            x = F.scaled_dot_product_attention(
-                q, k, v,
-                attn_mask=aligned_attn_mask(masks.to(q.dtype)),
-                dropout_p=dropout,
-                scale=scale).transpose(1, 2)  # Bw, N, heads, d
-        else:
-            masks = aligned_attn_mask(bias_masks.to(q.dtype))
-            x = torch.cat([
-                F.scaled_dot_product_attention(
-                    q[first:first + count],
-                    k[first:first + count],
-                    v[first:first + count],
-                    attn_mask=masks[group:group + 1],
-                    dropout_p=dropout,
-                    scale=scale).transpose(1, 2)  # count, N, heads, d
-                for first, count, group in runs
-            ])  # Bw, N, heads, d
-        return x.reshape(Bw, N, x.shape[2] * x.shape[3])  # Bw, N, heads*d
-
-    def needs_explicit_attention(self, device: torch.device) -> bool:
-        """Whether the bias needs a gradient on a device whose fused kernel
-        cannot give one (the CPU); then :meth:`forward` is the fastest."""
-        return (torch.is_grad_enabled() and device.type != 'cuda' and any(
-            p.requires_grad for p in self.bias_parameters()))
-
-    def bias_parameters(self) -> List[nn.Parameter]:
-        """The parameters B is computed from."""
-        raise NotImplementedError
+        x = window_attention(q, k, v, bias, mask, scale, self.attn_drop)
+        x = x.transpose(1, 2).reshape(Bw, N, C)  # Bw, N, heads*d
+        return self.output_projection(x)
 
 
 class WindowMSA(WindowAttention):
@@ -282,7 +220,7 @@ class WindowMSA(WindowAttention):
         trunc_normal_(self.relative_position_bias_table, std=.02)
 
     def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
-        return self.qkv(windows)  # Bw, N, 3C
+        return self.qkv(windows)  # ..., 3C
 
     def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
                   ) -> Tuple[torch.Tensor, torch.Tensor, float]:
@@ -308,26 +246,6 @@ class WindowMSA(WindowAttention):
         return [self.relative_position_bias_table]
 
 
-def aligned_attn_mask(mask: torch.Tensor) -> torch.Tensor:
-    """On CUDA, give the mask a row stride that is a multiple of 8.
-
-    The memory-efficient SDPA kernel (the one that takes a float bias and
-    its gradient) needs aligned bias rows; N = 49 is not, so the mask is
-    stored padded and sliced back to N columns. No-op elsewhere.
-    """
-    return _pad_rows(mask, 8) if mask.is_cuda else mask
-
-
-def _pad_rows(mask: torch.Tensor, multiple: int) -> torch.Tensor:
-    """The same values, rows stored with a stride that is a multiple of
-    ``multiple`` (the input itself when it already is)."""
-    N = mask.shape[-1]
-    pad = -N % multiple
-    if pad == 0:
-        return mask
-    return F.pad(mask, (0, pad))[..., :N]  # ..., N, N; row stride N + pad
-
-
 class Mlp(BaseModule):
     """The block's MLP: Linear C -> ratio*C, activation, Linear back."""
 
@@ -344,33 +262,7 @@ class Mlp(BaseModule):
         self.drop = nn.Dropout(drop_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.gelu_fuses(x):
-            hidden = linear_gelu(x, self.fc1.weight, self.fc1.bias,
-                                 self.act.approximate)
-        else:
-            hidden = self.act(self.fc1(x))
-        return self.drop(self.fc2(self.drop(hidden)))
-
-    def gelu_fuses(self, x: torch.Tensor) -> bool:
-        """Whether fc1 and a GELU activation run as one product with the
-        GELU as oneDNN's post-op (:func:`linear_gelu`), bypassing the two
-        modules' calls: where that applies, and not while hooks on either
-        would miss them."""
-        hooked = has_hooks(self.fc1) or has_hooks(self.act)
-        return isinstance(self.act, nn.GELU) and not hooked and \
-            post_op_applies(x, self.fc1.weight, self.fc1.bias)
-
-
-def has_hooks(module: nn.Module) -> bool:
-    """Whether a forward or backward hook would see ``module`` called: one
-    registered on it, or on every module."""
-    hooks = nn.modules.module
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or module._backward_hooks or module._backward_pre_hooks
-                or hooks._global_forward_hooks
-                or hooks._global_forward_pre_hooks
-                or hooks._global_backward_hooks
-                or hooks._global_backward_pre_hooks)
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
 class SwinBlock(BaseModule):
@@ -378,19 +270,18 @@ class SwinBlock(BaseModule):
 
         x = x + DropPath((S)W-MSA(LN(x)));  x = x + DropPath(MLP(LN(x)))
 
-    With ``post_norm`` (V2's res-post-norm) the norms move after the
-    branches: x = x + DropPath(LN((S)W-MSA(x))), likewise for the MLP.
+    Where the norms sit is said by four methods (:meth:`norm_before_attention`
+    and the like), which V2's res-post-norm block overrides.
 
     Args:
         embed_dims: Channels C.
         num_heads: Attention heads.
         window_size: M.
         shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
-        fused: Run windows through one precomputed gather and fused
-            attention (:meth:`fused_attention_residual`, and
-            :meth:`forward_in_chunks` for CPU inference); False runs the
-            reference steps (:meth:`shifted_window_attention`). Both compute
-            the same function.
+        fused: Hand the computation to ``swin_mm.models.fast_path`` (where
+            it applies); False always runs the reference steps
+            (:meth:`shifted_window_attention`). Both compute the same
+            function.
         always_shift: Shift even along dimensions that fit in one window
             (MMDetection's behaviour); by default such dimensions are not
             shifted (the official classifier's rule).
@@ -400,7 +291,6 @@ class SwinBlock(BaseModule):
             ``qkv_bias``, ``qk_scale``).
     """
     attention_cls = WindowMSA
-    post_norm = False
 
     def __init__(self,
                  embed_dims: int,
@@ -440,6 +330,19 @@ class SwinBlock(BaseModule):
             act_cfg=act_cfg,
             drop_rate=drop_rate)
 
+    # Where the norms sit: pre-norm, LN before each branch.
+    def norm_before_attention(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm1(x)
+
+    def norm_after_attention(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def norm_before_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm2(x)
+
+    def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def window_shift(self, padded_hw: HWShape) -> Tuple[int, int]:
         """This block's (row, column) cyclic shift on a padded map."""
         if not self.shift_size:
@@ -478,173 +381,14 @@ class SwinBlock(BaseModule):
         x = cyclic_shift(x, shift)
         return x[:, :H, :W].reshape(B, H * W, C)  # B, L, C
 
-    def window_plan(self, batch: int, hw_shape: HWShape,
-                    device: torch.device) -> WindowPlan:
-        """Gather / scatter indices and mask groups of this block's windows.
-        """
-        M, shift = self.window_and_shift(hw_shape)
-        return window_plan(batch, hw_shape, M, shift, device)
-
-    def gather_source(self, x: torch.Tensor,
-                      plan: WindowPlan) -> torch.Tensor:
-        """The rows that :attr:`WindowPlan.gather_index` reads: the
-        attention input (LN(x) in V1, x with post-norm) flattened to
-        (B*L, C), with a zero row 0 prepended when padding slots exist."""
-        B, L, C = x.shape
-        rows = x if self.post_norm else self.norm1(x)
-        rows = rows.reshape(B * L, C)  # B*L, C
-        if plan.zero_row:
-            rows = F.pad(rows, (0, 0, 1, 0))  # 1 + B*L, C; row 0 pads
-        return rows
-
-    def fused_attention_residual(self, x: torch.Tensor,
-                                 hw_shape: HWShape) -> torch.Tensor:
-        """x + DropPath((S)W-MSA(LN(x))) (V2: LN after attention) with pad
-        + shift + partition done as one row gather, attention through the
-        fused kernel where it applies, and reverse + shift back + crop as
-        one more gather, the residual added into its result.
-
-        The projections are row-wise, so they commute with the gathers: the
-        output projection (and V2's norm) runs after the scatter, on the
-        map's tokens only, never on padding slots; on well-padded maps the
-        qkv projection runs before the gather too (see
-        :func:`project_before_gather`), padding slots reading the projection
-        of the zero row, qkv(0), exactly as the reference computes them.
-        """
-        B, L, C = x.shape
-        plan = self.window_plan(B, hw_shape, x.device)
-        N = plan.window_size**2
-        rows = self.gather_source(x, plan)  # (1 +) B*L, C
-        if project_before_gather(plan, B * L, C):
-            qkv = self.attn.qkv_projection(rows).index_select(
-                0, plan.gather_index)  # B*nW*N, 3C
-        else:
-            qkv = self.attn.qkv_projection(
-                rows.index_select(0, plan.gather_index))  # B*nW*N, 3C
-        qkv = qkv.view(-1, N, 3 * C)  # B*nW, N, 3C
-        if self.attn.needs_explicit_attention(x.device):
-            windows = self.attn.attend(qkv, plan.window_masks)
-        else:
-            windows = self.attn.attend_runs(
-                qkv, self.attn.bias_with_masks(plan.group_masks),
-                plan.runs)  # B*nW, N, C
-        tokens = windows.view(-1, C).index_select(
-            0, plan.scatter_index)  # B*L, C
-        branch = self.attn.output_projection(tokens)
-        if self.post_norm:
-            branch = self.norm1(branch)
-        return _add_residual(x, self.drop_path(branch.view(B, L, C)))
-
-    def runs_fast_path(self) -> bool:
-        """Whether :meth:`forward` takes the fast path: ``fused``, and no
-        hook on a module inside the block (attention, its projections,
-        norms, MLP). The fast path calls those modules' parts, or calls them
-        on chunks of tokens, so a hook would miss calls or see other
-        tensors; the reference path calls each once on the whole input."""
-        return self.fused and not any(
-            has_hooks(module) for module in self.modules()
-            if module is not self)
-
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
-        fast = self.runs_fast_path()
-        if fast and x.device.type == 'cpu' and not self.training \
-                and not torch.is_grad_enabled():
-            return self.forward_in_chunks(x, hw_shape)
-        if fast:
-            x = self.fused_attention_residual(x, hw_shape)
-        elif self.post_norm:
-            x = x + self.drop_path(
-                self.norm1(self.shifted_window_attention(x, hw_shape)))
-        else:
-            x = x + self.drop_path(
-                self.shifted_window_attention(self.norm1(x), hw_shape))
-        branch = (self.norm2(self.mlp(x))
-                  if self.post_norm else self.mlp(self.norm2(x)))
-        branch = self.drop_path(branch)
-        return _add_residual(x, branch) if fast else x + branch
-
-    def forward_in_chunks(self, x: torch.Tensor,
-                          hw_shape: HWShape) -> torch.Tensor:
-        """CPU inference: the same block, a few thousand tokens at a time.
-
-        Each chunk's q, k, v and MLP hidden activations fit in cache and
-        their memory is reused, where whole-map intermediates of tens of MiB
-        would be mapped and paged in afresh on every call. Attention output
-        is added straight into the residual stream at each token's row, so
-        window reverse, shift back, crop and the residual add are one
-        ``index_add_``. Eval mode without autograd only (no drop path, no
-        dropout, nothing saved for backward).
-        """
-        B, L, C = x.shape
-        plan = self.window_plan(B, hw_shape, x.device)
-        N = plan.window_size**2
-        rows = self.gather_source(x, plan)  # (1 +) B*L, C
-        # Row 0 of the output collects (and drops) what padding slots get.
-        out = F.pad(x.reshape(B * L, C), (0, 0, 1, 0))  # 1 + B*L, C
-        out_index = plan.gather_index + (0 if plan.zero_row else 1)
-        bias_masks = self.attn.bias_with_masks(plan.group_masks)
-
-        chunk = max(1, self.chunk_tokens // N)  # windows per chunk
-        num_windows = plan.gather_index.numel() // N
-        for start in range(0, num_windows, chunk):
-            stop = min(start + chunk, num_windows)
-            slots = slice(start * N, stop * N)
-            windows = rows.index_select(0, plan.gather_index[slots])
-            windows = self.attn.forward_runs(
-                windows.view(-1, N, C), bias_masks,
-                plan.runs_within(start, stop))  # stop - start, N, C
-            if self.post_norm:
-                windows = self.norm1(windows)
-            out.index_add_(0, out_index[slots], windows.view(-1, C))
-
-        x = out[1:]  # B*L, C
-        for part in x.split(self.chunk_tokens):
-            if self.post_norm:
-                part.add_(self.norm2(self.mlp(part)))
-            else:
-                part.add_(self.mlp(self.norm2(part)))
-        return x.view(B, L, C)
-
-    @property
-    def chunk_tokens(self) -> int:
-        """Tokens per chunk in :meth:`forward_in_chunks`: the widest
-        intermediate (the MLP hidden layer) stays near the fast path's
-        ``chunk_bytes``."""
-        hidden = self.mlp.fc1.out_features
-        return max(self.window_size**2,
-                   fast_path.config.chunk_bytes // (4 * hidden))
-
-
-def _add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
-    """x + branch, written into ``branch``: a fresh tensor that autograd does
-    not keep (a layer's output), so the sum needs no new memory. Falls back
-    to a new tensor when the dtypes differ (autocast), keeping x's
-    precision."""
-    if branch.dtype != x.dtype:
-        return x + branch
-    return branch.add_(x)
-
-
-def project_before_gather(plan: WindowPlan, tokens: int,
-                          channels: int) -> bool:
-    """Whether to run the qkv projection on the map's rows before the
-    window gather rather than on the gathered windows.
-
-    Projecting first skips the padding slots' share of the projection
-    (3 C^2 multiply-adds each) but gathers 3C-wide rows instead of C-wide
-    ones (and scatters their gradients back in training): per slot the
-    saving grows as C^2, the extra copying as C. So project first when
-    padding slots make up more than ``project_first_pad_channels`` / C of
-    the windows (16 / C by default; at C = 48: a third; at C = 384: 4 %), a
-    rough balance of the two costs on a CPU, not a tuned value. The fast
-    path's ``project_before_gather`` setting forces either choice.
-    """
-    forced = fast_path.config.project_before_gather
-    if forced is not None:
-        return forced
-    slots = plan.gather_index.numel()
-    return (slots - tokens) * channels > \
-        fast_path.config.project_first_pad_channels * slots
+        if fast_path.applies(self):
+            return fast_path.forward_block(self, x, hw_shape)
+        attention = self.shifted_window_attention(
+            self.norm_before_attention(x), hw_shape)
+        x = x + self.drop_path(self.norm_after_attention(attention))
+        mlp = self.mlp(self.norm_before_mlp(x))
+        return x + self.drop_path(self.norm_after_mlp(mlp))
 
 
 class SwinStage(BaseModule):

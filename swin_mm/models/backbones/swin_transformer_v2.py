@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swin_mm.registry import MODELS
-from ..layers.linear import Linear
+from ..fast_path import Linear
 from ..layers.patch import PatchMergingV2
 from ..layers.windows import (log_spaced_relative_coords,
                               relative_position_index)
@@ -149,7 +149,19 @@ class SwinBlockV2(SwinBlock):
     :class:`WindowCosineMSA` (``qkv_bias``, ``pretrained_window_size``).
     """
     attention_cls = WindowCosineMSA
-    post_norm = True
+
+    # Res-post-norm: LN on each branch's output, none before it.
+    def norm_before_attention(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def norm_after_attention(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm1(x)
+
+    def norm_before_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm2(x)
 
     def window_and_shift(self, hw_shape: Tuple[int, int]
                          ) -> Tuple[int, Tuple[int, int]]:

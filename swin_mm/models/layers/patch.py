@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
 
-from .linear import Linear
-
-HWShape = Tuple[int, int]
+from ..fast_path.linear import Linear
+from .windows import HWShape
 
 
 class PatchEmbed(BaseModule):

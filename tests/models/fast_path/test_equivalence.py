@@ -1,20 +1,22 @@
 """The fast path computes what the reference path computes.
 
 Reference: pad, cyclic shift, partition, explicit softmax attention, reverse,
-shift back, crop (``fast_path=False``). Fast path: one precomputed row
-gather, PyTorch's fused attention per run of windows sharing a mask, and
-chunked CPU inference. Both are checked on W-MSA and SW-MSA blocks, padded
+shift back, crop (``fast_path=False``), in plain PyTorch (``F.linear``, no
+oneDNN). Fast path: one precomputed row gather, PyTorch's fused attention
+per run of windows sharing a mask, chunked CPU inference, oneDNN linear
+layers where they apply. Both are checked on W-MSA and SW-MSA blocks, padded
 and unpadded maps, train and eval, with and without with_cp.
 """
 import pytest
 import torch
 
-import swin_mm.models.backbones.swin_transformer as swin_module
 from swin_mm.models import SwinTransformer, fast_path
-from swin_mm.models.backbones.swin_transformer import _pad_rows
+from swin_mm.models.fast_path.attention import (needs_explicit_attention,
+                                                pad_rows)
+from swin_mm.models.fast_path.block import chunk_tokens, project_before_gather
+from swin_mm.models.fast_path.plan import window_plan
 from swin_mm.models.layers import (cyclic_shift, pad_to_window,
-                                   shift_window_mask, window_partition,
-                                   window_plan)
+                                   shift_window_mask, window_partition)
 
 SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
              drop_path_rate=0.)
@@ -36,13 +38,17 @@ def _pair(**kwargs):
 
 
 def _outputs_and_grads(model, x, train):
+    """Outputs (and gradients); a reference-path model runs plain PyTorch
+    (``F.linear`` throughout), so the two paths share no fast code."""
     model.train(train)
     x = x.clone().requires_grad_(train)
-    with torch.set_grad_enabled(train):
+    plain = not model.stages[0].blocks[0].fused
+    with torch.set_grad_enabled(train), \
+            fast_path.configure(onednn=False if plain else None):
         outs = model(x)
-    if not train:
-        return [o for o in outs], {}
-    sum((o * o).mean() for o in outs).backward()
+        if not train:
+            return [o for o in outs], {}
+        sum((o * o).mean() for o in outs).backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()
              if p.grad is not None}
     grads['input'] = x.grad
@@ -86,7 +92,7 @@ def test_fused_kernel_path_with_autograd_equals_reference():
             if 'relative_position_bias_table' in name:
                 param.requires_grad_(False)
     block = fast.stages[0].blocks[1]
-    assert not block.attn.needs_explicit_attention(torch.device('cpu'))
+    assert not needs_explicit_attention(block.attn, torch.device('cpu'))
     x = torch.randn(2, 3, 150, 203)
     ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
     fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
@@ -104,7 +110,7 @@ def test_qkv_projection_before_or_after_window_gather_equals_reference(
     ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
     with fast_path.configure(project_before_gather=project_first):
         plan = window_plan(1, (38, 51), 7, (3, 3))
-        assert swin_module.project_before_gather(plan, 38 * 51, 16) is \
+        assert project_before_gather(plan, 38 * 51, 16) is \
             project_first
         fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
     _assert_close(ref_outs, fast_outs)
@@ -118,7 +124,7 @@ def test_qkv_projection_goes_first_only_where_padding_outweighs_copying():
     choices = []
     for hw, C in [(64, 48), (32, 96), (16, 192), (8, 384), (56, 384)]:
         plan = window_plan(1, (hw, hw), 7, (3, 3))
-        choices.append(swin_module.project_before_gather(plan, hw * hw, C))
+        choices.append(project_before_gather(plan, hw * hw, C))
     assert choices == [False, False, True, True, False]
 
 
@@ -128,7 +134,7 @@ def test_chunked_inference_splits_runs_and_still_matches():
     block = fast.stages[0].blocks[1]
     x = torch.randn(2, 3, 150, 203)
     with fast_path.configure(chunk_bytes=1):
-        assert block.chunk_tokens == block.window_size**2
+        assert chunk_tokens(block) == block.window_size**2
         fast_outs = _outputs_and_grads(fast, x, False)[0]
     _assert_close(_outputs_and_grads(ref, x, False)[0], fast_outs)
 
@@ -236,11 +242,11 @@ def test_window_plan_is_cached():
 
 def test_cuda_mask_rows_padded_to_multiple_of_8():
     mask = torch.randn(1, 3, 49, 49)
-    padded = _pad_rows(mask, 8)
+    padded = pad_rows(mask, 8)
     assert padded.shape == mask.shape and torch.equal(padded, mask)
     assert padded.stride(-2) == 56 and padded.stride(-1) == 1
     already = torch.randn(1, 2, 64, 64)
-    assert _pad_rows(already, 8) is already
+    assert pad_rows(already, 8) is already
 
 
 @pytest.mark.parametrize('version', ['v1', 'v2'])

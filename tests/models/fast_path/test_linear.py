@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from swin_mm.models import fast_path
-from swin_mm.models.layers.linear import (Linear, linear, linear_gelu,
-                                          onednn_linear_applies)
+from swin_mm.models.fast_path.linear import (Linear, linear, linear_gelu,
+                                             onednn_linear_applies)
 
 
 class OneDnnProducts(TorchDispatchMode):
@@ -176,29 +176,33 @@ def test_linear_gelu_with_autograd_is_linear_then_gelu(avx512):
     assert avx512 == ['none', 'none']  # forward and input gradient
 
 
-def test_mlp_fuses_gelu_only_where_no_hook_would_miss_it(avx512):
+def test_fast_path_mlp_runs_gelu_as_post_op_only_without_autograd(avx512):
     from swin_mm.models.backbones.swin_transformer import Mlp
+    from swin_mm.models.fast_path.block import mlp as fast_mlp
     torch.manual_seed(0)
     mlp = Mlp(16, 64).eval()
     x = torch.randn(5, 16)
     expected = mlp.fc2(F.gelu(F.linear(x, mlp.fc1.weight, mlp.fc1.bias)))
     avx512.clear()
     with torch.no_grad():
-        fused = mlp(x)
+        fused = fast_mlp(mlp, x)
     assert avx512 == ['gelu', 'none']
     assert (fused - expected).abs().max() <= 1e-5
-    seen = []
-    handle = mlp.fc1.register_forward_hook(lambda *args: seen.append(1))
+    # The module itself: fc1, then its activation.
+    avx512.clear()
     with torch.no_grad():
-        hooked = mlp(x)
-    handle.remove()
-    assert seen == [1] and (hooked - fused).abs().max() <= 1e-5
+        assert (mlp(x) - fused).abs().max() <= 1e-5
+    assert avx512 == ['none', 'none']
     with torch.no_grad():
-        assert mlp.gelu_fuses(x)
-        assert not Mlp(16, 64, act_cfg=dict(type='ReLU')).gelu_fuses(x)
-        assert Mlp(16, 64, act_cfg=dict(type='GELU',
-                                        approximate='tanh')).gelu_fuses(x)
-    assert not mlp.gelu_fuses(x.requires_grad_())  # autograd: no post-op
+        relu = Mlp(16, 64, act_cfg=dict(type='ReLU'))
+        tanh = Mlp(16, 64, act_cfg=dict(type='GELU', approximate='tanh'))
+        avx512.clear()
+        fast_mlp(relu, x)
+        fast_mlp(tanh, x)
+        assert avx512 == ['none', 'none', 'gelu', 'none']
+    avx512.clear()
+    fast_mlp(mlp, x.requires_grad_())  # autograd: no post-op
+    assert avx512 == ['none', 'none']
 
 
 @pytest.mark.parametrize('with_cp', [False, True])

@@ -36,10 +36,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .. import fast_path
+from .settings import config
 
 
-# The size floor (fast_path.config.min_onednn_macs, 2^26): on small
+# The size floor (config.min_onednn_macs, 2^26): on small
 # products oneDNN's per-call cost (weight reorder, the autograd function)
 # outweighs its faster kernel. Measured on one thread, training (forward +
 # backward): 1024 x 48 -> 192 (9.4 M) 8% slower, 1024 x 96 -> 384 (38 M)
@@ -53,7 +53,7 @@ def _cpu_has_avx512() -> bool:
 
 def _onednn_wanted() -> bool:
     """The fast path's ``onednn`` setting; by default AVX-512 CPUs only."""
-    wanted = fast_path.config.onednn
+    wanted = config.onednn
     return _cpu_has_avx512() if wanted is None else wanted
 
 
@@ -64,7 +64,7 @@ def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.device.type == 'cpu' and x.dtype == torch.float32
             and weight.dtype == torch.float32 and x.dim() >= 2
             and x.numel() > 0
-            and x.numel() * weight.shape[0] >= fast_path.config.min_onednn_macs
+            and x.numel() * weight.shape[0] >= config.min_onednn_macs
             and torch.backends.mkldnn.enabled
             and torch.backends.mkldnn.is_available() and _onednn_wanted()
             and not torch.is_autocast_enabled('cpu'))
