@@ -1,14 +1,15 @@
 """Benchmark swin_mm's Swin against MMDetection's SwinTransformer.
 
 Same weights, one process, rounds interleaved (see
-``swin_mm/analysis/benchmark.py``). Prints images per second of both, the
+``benchmarks/swin_vs_mmdet.py``). Prints images per second of both, the
 speed-up, the largest output difference, peak memory and the achieved
 GFLOP/s as a share of swin_mm's dense product measured in the same rounds.
+Run from the repository root:
 
-    python tools/analysis/benchmark.py                      # T, S, B
-    python tools/analysis/benchmark.py --archs tiny --infer 224x224x8 \\
+    python -m benchmarks.benchmark                      # T, S, B
+    python -m benchmarks.benchmark --archs tiny --infer 224x224x8 \\
         --train 512x512x2 --rounds 7 --cp-memory
-    python tools/analysis/benchmark.py --archs tiny --hooked   # with hooks
+    python -m benchmarks.benchmark --archs tiny --hooked   # with hooks
 """
 import argparse
 import statistics
@@ -16,10 +17,10 @@ import sys
 
 import torch
 
-from swin_mm.analysis.benchmark import (LEGEND, Case, build_pair,
-                                        describe_machine, format_results,
-                                        parse_case_size, run_case,
-                                        saved_activation_mib)
+from benchmarks.swin_vs_mmdet import (LEGEND, Case, build_pair,
+                                      describe_machine, format_results,
+                                      parse_case_size, run_case,
+                                      saved_activation_mib)
 from swin_mm.models import SwinTransformer
 from swin_mm.models.backbones.swin_transformer import WindowAttention
 

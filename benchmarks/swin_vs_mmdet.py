@@ -26,17 +26,21 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
+from swin_mm.analysis.complexity import count_macs_by_kind
 from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
 from swin_mm.models.fast_path import linear
-from .complexity import count_macs_by_kind
 
 MATMUL_SIZE = 2048
+
+#: The repository root, where ``python -m benchmarks...`` runs.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -205,8 +209,8 @@ def peak_memory_in_fresh_process(case: Case, model: str,
     spec = json.dumps(dict(arch=case.arch, mode=case.mode, size=case.size,
                            batch=case.batch, model=model, device=device))
     proc = subprocess.run(
-        [sys.executable, '-m', 'swin_mm.analysis.benchmark', spec],
-        capture_output=True, text=True, check=False)
+        [sys.executable, '-m', 'benchmarks.swin_vs_mmdet', spec],
+        cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f'peak-memory run failed for {spec}:\n'
                            f'{proc.stderr[-2000:]}')
