@@ -13,7 +13,7 @@ export PIP_CONSTRAINT := $(abspath requirements/constraints.txt)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP := $(PY) -m pip install --progress-bar off
 
-.PHONY: setup main main-seg features test test-fast clean-venv
+.PHONY: setup main main-seg features test test-fast lint clean-venv
 TOY_DET := configs/toy/mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py
 TOY_SEG := configs/toy/upernet_swin-toy-p4-w7_toy-seg.py
 TOY_DET_CKPT := work_dirs/toy_mask_rcnn/iter_3000.pth
@@ -80,6 +80,13 @@ features: setup
 
 test: setup
 	$(PY) -m pytest tests
+
+# The formatting setup.cfg pins: flake8, isort and yapf (79 columns).
+LINTED := swin_mm tools tests configs benchmarks
+lint: setup
+	$(PY) -m flake8 $(LINTED)
+	$(PY) -m isort --check-only --diff $(LINTED)
+	$(PY) -m yapf --diff --recursive $(LINTED)
 
 # Everything but the long runs (toy trainings, torchrun, the toolkits' own
 # tools, the benchmark's smoke run): the everyday subset.

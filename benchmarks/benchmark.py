@@ -30,32 +30,52 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
-    parser.add_argument('--archs', nargs='+',
-                        default=['tiny', 'small', 'base'],
-                        choices=sorted(SwinTransformer.arch_zoo))
-    parser.add_argument('--infer', nargs='*', default=['224x224x8',
-                                                       '800x1344x1'],
-                        metavar='HxWxB', help='inference cases')
-    parser.add_argument('--train', nargs='*', default=['512x512x2'],
-                        metavar='HxWxB', help='training-step cases')
-    parser.add_argument('--rounds', type=int, default=5,
-                        help='timed rounds per case (median reported)')
+    parser.add_argument(
+        '--archs',
+        nargs='+',
+        default=['tiny', 'small', 'base'],
+        choices=sorted(SwinTransformer.arch_zoo))
+    parser.add_argument(
+        '--infer',
+        nargs='*',
+        default=['224x224x8', '800x1344x1'],
+        metavar='HxWxB',
+        help='inference cases')
+    parser.add_argument(
+        '--train',
+        nargs='*',
+        default=['512x512x2'],
+        metavar='HxWxB',
+        help='training-step cases')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=5,
+        help='timed rounds per case (median reported)')
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    parser.add_argument('--threads', type=int,
-                        help='torch threads (default: torch default)')
-    parser.add_argument('--no-memory', action='store_true',
-                        help='skip the peak-memory runs')
-    parser.add_argument('--cp-memory', action='store_true',
-                        help='also count activations saved for backward with '
-                        'and without with_cp at each --train size')
-    parser.add_argument('--per-round', action='store_true',
-                        help='also print every round\'s times')
-    parser.add_argument('--hooked', action='store_true',
-                        help="a no-op forward hook on every attention module "
-                        "of swin_mm's model (hooked blocks run the reference "
-                        'path)')
-    parser.add_argument('--markdown', action='store_true',
-                        help="print markdown tables (for the docs)")
+    parser.add_argument(
+        '--threads', type=int, help='torch threads (default: torch default)')
+    parser.add_argument(
+        '--no-memory', action='store_true', help='skip the peak-memory runs')
+    parser.add_argument(
+        '--cp-memory',
+        action='store_true',
+        help='also count activations saved for backward with '
+        'and without with_cp at each --train size')
+    parser.add_argument(
+        '--per-round',
+        action='store_true',
+        help='also print every round\'s times')
+    parser.add_argument(
+        '--hooked',
+        action='store_true',
+        help="a no-op forward hook on every attention module "
+        "of swin_mm's model (hooked blocks run the reference "
+        'path)')
+    parser.add_argument(
+        '--markdown',
+        action='store_true',
+        help="print markdown tables (for the docs)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f'--rounds must be >= 1, got {args.rounds}')
@@ -70,8 +90,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def cp_memory_table(args: argparse.Namespace) -> str:
-    lines = ['arch  input  model  saved MiB (with_cp=False)  '
-             'saved MiB (with_cp=True)  ratio']
+    lines = [
+        'arch  input  model  saved MiB (with_cp=False)  '
+        'saved MiB (with_cp=True)  ratio'
+    ]
     for arch in args.archs:
         for size, batch in args.train:
             x = torch.randn(batch, 3, *size, device=args.device)
@@ -81,9 +103,8 @@ def cp_memory_table(args: argparse.Namespace) -> str:
                 for name, model in zip(saved, models):
                     saved[name].append(saved_activation_mib(model, x))
             for name, (plain, ckpt) in saved.items():
-                lines.append(
-                    f'{arch}  {batch}x{size[0]}x{size[1]}  {name}  '
-                    f'{plain:.0f}  {ckpt:.0f}  1/{plain / ckpt:.1f}')
+                lines.append(f'{arch}  {batch}x{size[0]}x{size[1]}  {name}  '
+                             f'{plain:.0f}  {ckpt:.0f}  1/{plain / ckpt:.1f}')
     return '\n'.join(lines)
 
 
@@ -103,18 +124,25 @@ def main(argv=None) -> int:
         cases = ([Case(arch, 'infer', s, b) for s, b in args.infer] +
                  [Case(arch, 'train', s, b) for s, b in args.train])
         for case in cases:
-            result = run_case(case, models, args.rounds, args.device,
-                              measure_memory=not args.no_memory)
+            result = run_case(
+                case,
+                models,
+                args.rounds,
+                args.device,
+                measure_memory=not args.no_memory)
             results.append(result)
-            print(f'done: {arch} {case.mode} {case.batch}x{case.size[0]}x'
-                  f'{case.size[1]}: {result.ratio:.2f}x', flush=True)
+            print(
+                f'done: {arch} {case.mode} {case.batch}x{case.size[0]}x'
+                f'{case.size[1]}: {result.ratio:.2f}x',
+                flush=True)
             if args.per_round:
                 for name, times in result.times.items():
                     print(f'  {name} s/step per round: ' +
                           ' '.join(f'{t:.3f}' for t in times))
     rates = [
-        statistics.median(getattr(r, name) for r in results)
-        if results else None for name in ('matmul_gflops', 'mm_gflops')
+        statistics.median(getattr(r, name)
+                          for r in results) if results else None
+        for name in ('matmul_gflops', 'mm_gflops')
     ]
     print()
     print(describe_machine(args.device, *rates))

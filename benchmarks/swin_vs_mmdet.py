@@ -115,7 +115,8 @@ def _randomize(model: nn.Module, seed: int = 0) -> None:
                 param.copy_(0.05 * noise)
 
 
-def build_pair(arch: str, device: str = 'cpu',
+def build_pair(arch: str,
+               device: str = 'cpu',
                **kwargs) -> Tuple[nn.Module, nn.Module]:
     """MMDetection's SwinTransformer and swin_mm's with the same weights.
 
@@ -164,8 +165,7 @@ def make_step(model: nn.Module, mode: str,
     return step
 
 
-def matmul_steps(device: str
-                 ) -> Tuple[Dict[str, Callable[[], object]], float]:
+def matmul_steps(device: str) -> Tuple[Dict[str, Callable[[], object]], float]:
     """Dense fp32 MATMUL_SIZE^3 products, by swin_mm's ``linear`` and by
     ``torch.mm``, and their GFLOP."""
     a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device)
@@ -202,28 +202,43 @@ def peak_memory_mib(step: Callable[[], object], device: str) -> float:
     return (peak - before) / 2**10
 
 
-def peak_memory_in_fresh_process(case: Case, model: str,
+def peak_memory_in_fresh_process(case: Case,
+                                 model: str,
                                  device: str = 'cpu') -> float:
     """:func:`peak_memory_mib` of one step of ``model`` ('mmdet' or
     'swin_mm') on ``case``, in a new Python process."""
-    spec = json.dumps(dict(arch=case.arch, mode=case.mode, size=case.size,
-                           batch=case.batch, model=model, device=device))
+    spec = json.dumps(
+        dict(
+            arch=case.arch,
+            mode=case.mode,
+            size=case.size,
+            batch=case.batch,
+            model=model,
+            device=device))
     proc = subprocess.run(
         [sys.executable, '-m', 'benchmarks.swin_vs_mmdet', spec],
-        cwd=ROOT, capture_output=True, text=True, check=False)
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False)
     if proc.returncode != 0:
         raise RuntimeError(f'peak-memory run failed for {spec}:\n'
                            f'{proc.stderr[-2000:]}')
     return float(proc.stdout.strip().splitlines()[-1])
 
 
-def run_case(case: Case, models: Dict[str, nn.Module], rounds: int,
-             device: str = 'cpu', measure_memory: bool = True) -> Result:
+def run_case(case: Case,
+             models: Dict[str, nn.Module],
+             rounds: int,
+             device: str = 'cpu',
+             measure_memory: bool = True) -> Result:
     """Time ``case`` for both models, rounds interleaved (see module doc)."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(case.batch, 3, *case.size, generator=gen).to(device)
-    steps = {name: make_step(model, case.mode, x)
-             for name, model in models.items()}
+    steps = {
+        name: make_step(model, case.mode, x)
+        for name, model in models.items()
+    }
     outputs = {name: step() for name, step in steps.items()}  # warm-up
     max_diff = max((a.float() - b.float()).abs().max().item()
                    for a, b in zip(outputs['mmdet'], outputs['swin_mm']))
@@ -293,12 +308,13 @@ def saved_activation_mib(model: nn.Module, x: torch.Tensor) -> float:
     return sum(saved.values()) / 2**20
 
 
-def format_results(results: Sequence[Result],
-                   markdown: bool = False) -> str:
+def format_results(results: Sequence[Result], markdown: bool = False) -> str:
     """A table with one row per case."""
-    header = ['arch', 'mode', 'input', 'mmdet img/s', 'swin_mm img/s',
-              'speed-up', 'bound', 'max abs diff', 'peak MiB mmdet',
-              'peak MiB swin_mm', 'swin_mm GFLOP/s', '% of product']
+    header = [
+        'arch', 'mode', 'input', 'mmdet img/s', 'swin_mm img/s', 'speed-up',
+        'bound', 'max abs diff', 'peak MiB mmdet', 'peak MiB swin_mm',
+        'swin_mm GFLOP/s', '% of product'
+    ]
     rows = []
     for r in results:
         c = r.case
@@ -306,16 +322,14 @@ def format_results(results: Sequence[Result],
             c.arch, c.mode, f'{c.batch}x{c.size[0]}x{c.size[1]}',
             f"{r.images_per_second('mmdet'):.2f}",
             f"{r.images_per_second('swin_mm'):.2f}", f'{r.ratio:.2f}x',
-            f'{r.dense_bound:.2f}x',
-            f'{r.max_abs_diff:.1e}',
+            f'{r.dense_bound:.2f}x', f'{r.max_abs_diff:.1e}',
             f"{r.peak_mib.get('mmdet', float('nan')):.0f}",
             f"{r.peak_mib.get('swin_mm', float('nan')):.0f}",
             f"{r.gflops('swin_mm'):.0f}",
             f"{100 * r.gflops('swin_mm') / r.matmul_gflops:.0f}%"
         ])
     if markdown:
-        lines = ['| ' + ' | '.join(header) + ' |',
-                 '|' + '---|' * len(header)]
+        lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
         lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
         return '\n'.join(lines)
     widths = [max(len(str(v)) for v in col) for col in zip(header, *rows)]
@@ -349,7 +363,8 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe_machine(device: str, matmul_gflops: Optional[float],
+def describe_machine(device: str,
+                     matmul_gflops: Optional[float],
                      mm_gflops: Optional[float] = None) -> str:
     """One line: device, threads, torch version, measured product rates
     (swin_mm's ``linear``, and ``torch.mm``)."""
@@ -371,13 +386,12 @@ def describe_machine(device: str, matmul_gflops: Optional[float],
 def _peak_memory_main(spec: str) -> None:
     """Entry of :func:`peak_memory_in_fresh_process`: prints MiB."""
     args = json.loads(spec)
-    case = Case(args['arch'], args['mode'], tuple(args['size']),
-                args['batch'])
+    case = Case(args['arch'], args['mode'], tuple(args['size']), args['batch'])
     theirs, ours = build_pair(case.arch, args['device'])
     model = theirs if args['model'] == 'mmdet' else ours
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(case.batch, 3, *case.size,
-                    generator=gen).to(args['device'])
+    x = torch.randn(
+        case.batch, 3, *case.size, generator=gen).to(args['device'])
     print(peak_memory_mib(make_step(model, case.mode, x), args['device']))
 
 

@@ -15,6 +15,7 @@ def test_mmcv_nms_runs_compiled_op_on_cpu():
 
 def test_mmcv_roi_align_runs_compiled_op_on_cpu():
     from mmcv.ops import RoIAlign
+
     # A ramp 0..15 on a 4x4 map; aligned=True samples pixel centres.
     feat = torch.arange(16.).view(1, 1, 4, 4)
     rois = torch.tensor([[0., 0., 0., 4., 4.]])  # batch index, x1, y1, x2, y2

@@ -18,8 +18,11 @@ def main() -> None:
     parser.add_argument('--size', type=int, default=ToySpec.size)
     parser.add_argument('--seed', type=int, default=ToySpec.seed)
     args = parser.parse_args()
-    spec = ToySpec(num_train=args.num_train, num_val=args.num_val,
-                   size=args.size, seed=args.seed)
+    spec = ToySpec(
+        num_train=args.num_train,
+        num_val=args.num_val,
+        size=args.size,
+        seed=args.seed)
     start = time.perf_counter()
     if generate_toy_dataset(args.root, spec):
         print(f'Toy dataset written to {args.root}: {spec.num_train} train / '

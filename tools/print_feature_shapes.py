@@ -15,10 +15,15 @@ from mmengine.registry import init_default_scope
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--arch', default='tiny',
-                        choices=['tiny', 'small', 'base', 'large'])
-    parser.add_argument('--size', type=int, nargs=2, default=(800, 1333),
-                        metavar=('H', 'W'), help='input image size')
+    parser.add_argument(
+        '--arch', default='tiny', choices=['tiny', 'small', 'base', 'large'])
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=(800, 1333),
+        metavar=('H', 'W'),
+        help='input image size')
     parser.add_argument('--image', help='an image file (default: random)')
     return parser.parse_args()
 
@@ -26,8 +31,9 @@ def parse_args() -> argparse.Namespace:
 def load_image(path: str, size) -> torch.Tensor:
     """An image file as a normalized (1, 3, H, W) tensor, resized."""
     import mmcv
-    img = mmcv.imresize(mmcv.imread(path, channel_order='rgb'),
-                        (size[1], size[0])).astype('float32')
+    img = mmcv.imresize(
+        mmcv.imread(path, channel_order='rgb'),
+        (size[1], size[0])).astype('float32')
     mean = torch.tensor([123.675, 116.28, 103.53])
     std = torch.tensor([58.395, 57.12, 57.375])
     return ((torch.from_numpy(img) - mean) / std).permute(2, 0,
@@ -41,8 +47,9 @@ def main() -> None:
     model = MODELS.build(dict(type='swin_mm.SwinTransformer', arch=args.arch))
     model.init_weights()
     model.eval()
-    x = (load_image(args.image, args.size)
-         if args.image else torch.randn(1, 3, *args.size))
+    x = (
+        load_image(args.image, args.size) if args.image else torch.randn(
+            1, 3, *args.size))
     start = time.perf_counter()
     with torch.no_grad():
         outs = model(x)

@@ -17,11 +17,16 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='train config file')
     parser.add_argument(
-        '--resume', nargs='?', const='auto', metavar='CKPT',
+        '--resume',
+        nargs='?',
+        const='auto',
+        metavar='CKPT',
         help='resume from CKPT, or from the latest checkpoint in the work '
         'dir when no path is given')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (needs CUDA)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision (needs CUDA)')
     add_common_args(parser)
     return parser.parse_args()
 

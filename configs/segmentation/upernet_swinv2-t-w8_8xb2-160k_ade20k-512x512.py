@@ -17,10 +17,11 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={
-        'absolute_pos_embed': dict(decay_mult=0.),
-        'relative_position_bias_table': dict(decay_mult=0.),
-        'cpb_mlp': dict(decay_mult=0.),
-        'logit_scale': dict(decay_mult=0.),
-        'norm': dict(decay_mult=0.)
-    }))
+    paramwise_cfg=dict(
+        custom_keys={
+            'absolute_pos_embed': dict(decay_mult=0.),
+            'relative_position_bias_table': dict(decay_mult=0.),
+            'cpb_mlp': dict(decay_mult=0.),
+            'logit_scale': dict(decay_mult=0.),
+            'norm': dict(decay_mult=0.)
+        }))

@@ -5,14 +5,15 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='swin_mm.SwinTransformerV2',
-        arch=dict(embed_dims=48, depths=(2, 2, 2, 2),
-                  num_heads=(3, 6, 12, 24)),
+        arch=dict(
+            embed_dims=48, depths=(2, 2, 2, 2), num_heads=(3, 6, 12, 24)),
         window_size=8,
         drop_path_rate=0.,
         out_indices=(0, 1, 2, 3)))
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={
-        'cpb_mlp': dict(decay_mult=0.),
-        'logit_scale': dict(decay_mult=0.),
-        'norm': dict(decay_mult=0.)
-    }))
+    paramwise_cfg=dict(
+        custom_keys={
+            'cpb_mlp': dict(decay_mult=0.),
+            'logit_scale': dict(decay_mult=0.),
+            'norm': dict(decay_mult=0.)
+        }))

@@ -18,41 +18,57 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='swin_mm.SwinTransformer',
-        arch=dict(embed_dims=48, depths=(2, 2, 2, 2),
-                  num_heads=(3, 6, 12, 24)),
+        arch=dict(
+            embed_dims=48, depths=(2, 2, 2, 2), num_heads=(3, 6, 12, 24)),
         window_size=7,
         drop_path_rate=0.,
         out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained',
-                      checkpoint=toy_detector_checkpoint)),
-    decode_head=dict(in_channels=[48, 96, 192, 384], channels=128,
-                     num_classes=4),
+        init_cfg=dict(type='Pretrained', checkpoint=toy_detector_checkpoint)),
+    decode_head=dict(
+        in_channels=[48, 96, 192, 384], channels=128, num_classes=4),
     auxiliary_head=dict(in_channels=192, channels=64, num_classes=4))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
     # fused AdamW: see the toy Mask R-CNN config.
-    optimizer=dict(type='AdamW', lr=6e-4, betas=(0.9, 0.999),
-                   weight_decay=0.01, fused=True),
-    paramwise_cfg=dict(custom_keys={
-        'absolute_pos_embed': dict(decay_mult=0.),
-        'relative_position_bias_table': dict(decay_mult=0.),
-        'norm': dict(decay_mult=0.)
-    }))
+    optimizer=dict(
+        type='AdamW',
+        lr=6e-4,
+        betas=(0.9, 0.999),
+        weight_decay=0.01,
+        fused=True),
+    paramwise_cfg=dict(
+        custom_keys={
+            'absolute_pos_embed': dict(decay_mult=0.),
+            'relative_position_bias_table': dict(decay_mult=0.),
+            'norm': dict(decay_mult=0.)
+        }))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-         end=warmup_iters),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=warmup_iters,
-         end=max_iters, by_epoch=False)
+    dict(
+        type='LinearLR',
+        start_factor=0.01,
+        by_epoch=False,
+        begin=0,
+        end=warmup_iters),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        begin=warmup_iters,
+        end=max_iters,
+        by_epoch=False)
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1))
+    checkpoint=dict(
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
+        max_keep_ckpts=1))
 custom_hooks = [dict(type='swin_mm.LossCurveHook')]
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

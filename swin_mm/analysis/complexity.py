@@ -60,8 +60,8 @@ def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
     cpb = getattr(block.attn, 'cpb_mlp', None)
     if cpb is not None:
         macs['position_bias'] = (2 * M - 1)**2 * sum(
-            layer.in_features * layer.out_features for layer in cpb
-            if isinstance(layer, nn.Linear))
+            layer.in_features * layer.out_features
+            for layer in cpb if isinstance(layer, nn.Linear))
     return macs
 
 
@@ -77,9 +77,15 @@ def patch_merging_macs(merging: nn.Module,
 
 
 #: Which kind of work each counted part is.
-KIND = dict(norm='norm', qkv='dense', proj='dense', mlp='dense',
-            reduction='dense', embed='dense', position_bias='dense',
-            attention='attention')
+KIND = dict(
+    norm='norm',
+    qkv='dense',
+    proj='dense',
+    mlp='dense',
+    reduction='dense',
+    embed='dense',
+    position_bias='dense',
+    attention='attention')
 
 
 def _walk(model: nn.Module, input_hw: HWShape):
@@ -106,20 +112,18 @@ def _walk(model: nn.Module, input_hw: HWShape):
     yield 'out_norms', OrderedDict(norm=out_norms)
 
 
-def count_macs(model: nn.Module,
-               input_hw: HWShape) -> 'OrderedDict[str, int]':
+def count_macs(model: nn.Module, input_hw: HWShape) -> 'OrderedDict[str, int]':
     """Multiply-adds of a swin_mm backbone for one (H, W) image.
 
     Returns:
         Ordered parts: ``patch_embed``, then per stage ``stage{i}.merging``
         and ``stage{i}.blocks``, then ``out_norms``; sum them for the total.
     """
-    return OrderedDict((name, sum(macs.values()))
-                       for name, macs in _walk(model, input_hw))
+    return OrderedDict(
+        (name, sum(macs.values())) for name, macs in _walk(model, input_hw))
 
 
-def count_macs_by_kind(model: nn.Module,
-                       input_hw: HWShape) -> Dict[str, int]:
+def count_macs_by_kind(model: nn.Module, input_hw: HWShape) -> Dict[str, int]:
     """The same total split by kind of work: ``dense`` (linear layers and
     the patch-embedding conv: matrix products with weights), ``attention``
     (q k^T and attn v) and ``norm``."""

@@ -10,10 +10,9 @@ from .loading import (CheckpointError, LoadReport, convert_backbone_keys,
 
 __all__ = [
     'LAYOUTS', 'CheckpointError', 'LoadReport', 'convert_backbone_keys',
-    'convert_state_dict',
-    'detect_layout', 'extract_state_dict', 'from_official', 'from_openmmlab',
-    'from_timm', 'from_torchvision', 'load_pretrained',
-    'merging_from_unfold_order', 'merging_to_unfold_order',
+    'convert_state_dict', 'detect_layout', 'extract_state_dict',
+    'from_official', 'from_openmmlab', 'from_timm', 'from_torchvision',
+    'load_pretrained', 'merging_from_unfold_order', 'merging_to_unfold_order',
     'partial_loading', 'pretrained_kwargs', 'read_checkpoint',
     'resize_relative_position_bias_table', 'strip_prefixes', 'to_official',
     'to_openmmlab', 'to_swin_mm'

@@ -104,8 +104,8 @@ def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 def not_backbone_weight(key: str) -> bool:
     """Keys a converter leaves out: buffers derived from the window size
     (rebuilt by the model) and a classifier's head and final norm."""
-    return (key.endswith(('relative_position_index', 'attn_mask',
-                          'relative_coords_table'))
+    return (key.endswith(
+        ('relative_position_index', 'attn_mask', 'relative_coords_table'))
             or key.startswith(('head.', 'norm.')))
 
 
@@ -197,10 +197,12 @@ def from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
             continue
         index, rest = int(match.group(1)), match.group(2)
         if index == 0:
-            key = {'0.weight': 'patch_embed.proj.weight',
-                   '0.bias': 'patch_embed.proj.bias',
-                   '2.weight': 'patch_embed.norm.weight',
-                   '2.bias': 'patch_embed.norm.bias'}.get(rest, key)
+            key = {
+                '0.weight': 'patch_embed.proj.weight',
+                '0.bias': 'patch_embed.proj.bias',
+                '2.weight': 'patch_embed.norm.weight',
+                '2.bias': 'patch_embed.norm.bias'
+            }.get(rest, key)
         elif index % 2 == 1:
             key = f'stages.{index // 2}.blocks.{rest}'
             for theirs, ours in _TORCHVISION_BLOCK_NAMES:

@@ -41,8 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
-from .layouts import (StateDict, detect_layout, not_backbone_weight,
-                      to_swin_mm)
+from .layouts import StateDict, detect_layout, not_backbone_weight, to_swin_mm
 
 
 class CheckpointError(RuntimeError):
@@ -91,8 +90,10 @@ def read_checkpoint(filename: str,
     if not os.path.isfile(path):
         raise FileNotFoundError(f'Checkpoint file not found: {path}')
     try:
-        return torch.load(path, map_location=map_location,
-                          weights_only=not allow_unsafe_unpickle)
+        return torch.load(
+            path,
+            map_location=map_location,
+            weights_only=not allow_unsafe_unpickle)
     except pickle.UnpicklingError as e:
         refused = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
         if refused is None:  # a damaged stream, not a refused object
@@ -144,10 +145,11 @@ def strip_prefixes(state_dict: Mapping[str, Any]) -> Tuple[StateDict, int]:
             key = key[key.index('.') + 1:]
         return key
 
-    tensors = {k: v for k, v in state_dict.items()
-               if isinstance(v, torch.Tensor)}
-    is_detector = any(
-        re.match(r'^(module\.)*backbone\.', k) for k in tensors)
+    tensors = {
+        k: v
+        for k, v in state_dict.items() if isinstance(v, torch.Tensor)
+    }
+    is_detector = any(re.match(r'^(module\.)*backbone\.', k) for k in tensors)
     out = {}
     for key, value in tensors.items():
         if is_detector and not re.match(r'^(module\.)*backbone\.', key):
@@ -185,14 +187,17 @@ def _adapt_sizes(state_dict: StateDict,
         elif (key == 'absolute_pos_embed' and value.dim() == 4
               and value.shape[:2] == target.shape[:2]):
             state_dict[key] = F.interpolate(
-                value, size=target.shape[2:], mode='bicubic',
+                value,
+                size=target.shape[2:],
+                mode='bicubic',
                 align_corners=False)
             resized.append(key)
     return resized
 
 
-def _match(state_dict: StateDict, model_state: Mapping[str, torch.Tensor]
-           ) -> Tuple[StateDict, List[str], List[str], List[str]]:
+def _match(
+    state_dict: StateDict, model_state: Mapping[str, torch.Tensor]
+) -> Tuple[StateDict, List[str], List[str], List[str]]:
     """Split converted weights by how they fit the model.
 
     Returns:
@@ -244,8 +249,9 @@ def _first(keys: List[str], n: int = 5) -> str:
     return ', '.join(keys[:n]) + more
 
 
-def convert_state_dict(state_dict: Mapping[str, Any]
-                       ) -> Tuple[StateDict, str, List[str], int]:
+def convert_state_dict(
+        state_dict: Mapping[str,
+                            Any]) -> Tuple[StateDict, str, List[str], int]:
     """Any supported checkpoint's weights -> swin_mm backbone keys.
 
     Returns:
@@ -294,8 +300,10 @@ def load_pretrained(model: nn.Module,
     raw = read_checkpoint(checkpoint, map_location, allow_unsafe_unpickle)
     weights = extract_state_dict(raw, use_ema)
     if prefix:
-        weights = {k[len(prefix):]: v for k, v in weights.items()
-                   if k.startswith(prefix)}
+        weights = {
+            k[len(prefix):]: v
+            for k, v in weights.items() if k.startswith(prefix)
+        }
         if not weights:
             raise CheckpointError(
                 f'No key of {checkpoint} starts with prefix {prefix!r}')
@@ -303,13 +311,17 @@ def load_pretrained(model: nn.Module,
     model_state = model.state_dict()
     resized = _adapt_sizes(state_dict, model_state)
 
-    loadable, unexpected, mismatched, missing = _match(state_dict,
-                                                       model_state)
-    report = LoadReport(source=checkpoint, layout=layout,
-                        matched=list(loadable), missing=missing,
-                        unexpected=unexpected, shape_mismatched=mismatched,
-                        resized=resized, ignored=ignored,
-                        dropped_non_backbone=dropped)
+    loadable, unexpected, mismatched, missing = _match(state_dict, model_state)
+    report = LoadReport(
+        source=checkpoint,
+        layout=layout,
+        matched=list(loadable),
+        missing=missing,
+        unexpected=unexpected,
+        shape_mismatched=mismatched,
+        resized=resized,
+        ignored=ignored,
+        dropped_non_backbone=dropped)
 
     problems = []
     if len(report.matched) < len(model_state) / 2:
@@ -337,15 +349,18 @@ def load_pretrained(model: nn.Module,
         print_log(
             'Not loaded (allow_partial=True): '
             f'{_first(report.unexpected + report.shape_mismatched)}',
-            logger=logger, level=30)
+            logger=logger,
+            level=30)
     return report
 
 
 def pretrained_kwargs(init_cfg: Dict[str, Any]) -> Dict[str, Any]:
     """Options of ``init_cfg=dict(type='Pretrained', ...)`` for
     :func:`load_pretrained`; unknown options are an error."""
-    allowed = {'checkpoint', 'map_location', 'use_ema',
-               'allow_unsafe_unpickle', 'allow_partial', 'prefix'}
+    allowed = {
+        'checkpoint', 'map_location', 'use_ema', 'allow_unsafe_unpickle',
+        'allow_partial', 'prefix'
+    }
     unknown = set(init_cfg) - allowed - {'type'}
     if unknown:
         raise ValueError(f'Unknown Pretrained init_cfg options '
@@ -411,16 +426,17 @@ def convert_backbone_keys(model: nn.Module,
     except CheckpointError as e:
         raise CheckpointError(f'The checkpoint\'s weights {where} cannot '
                               f'load into {name}: {e}') from e
-    converted = {k: v for k, v in converted.items()
-                 if not not_backbone_weight(k)}
+    converted = {
+        k: v
+        for k, v in converted.items() if not not_backbone_weight(k)
+    }
     model_state = model.state_dict()
     resized = _adapt_sizes(converted, model_state)
-    loadable, unexpected, mismatched, missing = _match(converted,
-                                                       model_state)
+    loadable, unexpected, mismatched, missing = _match(converted, model_state)
     problems = [
-        f'{label}: {_first(found)}' for label, found in (
-            ('missing', missing), ('unexpected', unexpected),
-            ('shape mismatches', mismatched)) if found
+        f'{label}: {_first(found)}'
+        for label, found in (('missing', missing), ('unexpected', unexpected),
+                             ('shape mismatches', mismatched)) if found
     ]
     if problems and not allow_partial:
         raise CheckpointError(
@@ -439,6 +455,8 @@ def convert_backbone_keys(model: nn.Module,
             (f', resized: {_first(resized)}' if resized else ''),
             logger='current')
     if problems:
-        print_log(f'{name} {where}: loading what fits; ' +
-                  '; '.join(problems), logger='current', level=30)
+        print_log(
+            f'{name} {where}: loading what fits; ' + '; '.join(problems),
+            logger='current',
+            level=30)
     return layout

@@ -84,13 +84,13 @@ def _shape_mask(rng: np.random.Generator, label: int, size: int,
     return mask
 
 
-def render(rng: np.random.Generator, spec: ToySpec
-           ) -> Tuple[np.ndarray, np.ndarray, List[Dict]]:
+def render(rng: np.random.Generator,
+           spec: ToySpec) -> Tuple[np.ndarray, np.ndarray, List[Dict]]:
     """One image, its label map and its visible instances."""
     size = spec.size
     background = rng.uniform(60, 190, 3)
-    image = _texture(rng, size, blur=rng.uniform(3, 8), base=background,
-                     amplitude=20)
+    image = _texture(
+        rng, size, blur=rng.uniform(3, 8), base=background, amplitude=20)
     label_map = np.zeros((size, size), np.uint8)
     owner = np.full((size, size), -1, np.int32)  # top shape at each pixel
     shapes = []
@@ -99,8 +99,8 @@ def render(rng: np.random.Generator, spec: ToySpec
         mask = _shape_mask(rng, label, size,
                            int(rng.integers(spec.min_side, spec.max_side)))
         colour = _contrasting_colour(rng, background)
-        fill = _texture(rng, size, blur=rng.uniform(1, 3), base=colour,
-                        amplitude=6)
+        fill = _texture(
+            rng, size, blur=rng.uniform(1, 3), base=colour, amplitude=6)
         inside = mask.astype(bool)
         image[inside] = fill[inside]
         label_map[inside] = label + 1
@@ -117,12 +117,16 @@ def render(rng: np.random.Generator, spec: ToySpec
         x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         rle = mask_utils.encode(np.asfortranarray(visible.astype(np.uint8)))
         instances.append(
-            dict(category_id=label + 1,
-                 bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                 area=float(area),
-                 segmentation=dict(size=rle['size'],
-                                   counts=rle['counts'].decode('ascii')),
-                 iscrowd=0))
+            dict(
+                category_id=label + 1,
+                bbox=[float(x0),
+                      float(y0),
+                      float(x1 - x0),
+                      float(y1 - y0)],
+                area=float(area),
+                segmentation=dict(
+                    size=rle['size'], counts=rle['counts'].decode('ascii')),
+                iscrowd=0))
     image = np.clip(image, 0, 255).astype(np.uint8)
     return image, label_map, instances
 
@@ -135,20 +139,26 @@ def _write_split(root: str, split: str, count: int, spec: ToySpec,
     for image_id in range(count):
         image, label_map, instances = render(rng, spec)
         name = f'{image_id:06d}'
-        cv2.imwrite(osp.join(root, 'images', split, name + '.jpg'),
-                    image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(osp.join(root, 'labels', split, name + '.png'),
-                    label_map)
-        images.append(dict(id=image_id, file_name=name + '.jpg',
-                           height=spec.size, width=spec.size))
+        cv2.imwrite(
+            osp.join(root, 'images', split, name + '.jpg'), image[:, :, ::-1],
+            [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(osp.join(root, 'labels', split, name + '.png'), label_map)
+        images.append(
+            dict(
+                id=image_id,
+                file_name=name + '.jpg',
+                height=spec.size,
+                width=spec.size))
         for instance in instances:
             annotations.append(
                 dict(id=len(annotations) + 1, image_id=image_id, **instance))
     coco = dict(
         images=images,
         annotations=annotations,
-        categories=[dict(id=i + 1, name=name, supercategory='shape')
-                    for i, name in enumerate(CLASSES)])
+        categories=[
+            dict(id=i + 1, name=name, supercategory='shape')
+            for i, name in enumerate(CLASSES)
+        ])
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     with open(osp.join(root, 'annotations', f'instances_{split}.json'),
               'w') as f:

@@ -47,7 +47,8 @@ class LossCurveHook(Hook):
     """
     priority = 'VERY_LOW'
 
-    def __init__(self, filename: str = 'loss_curve.png',
+    def __init__(self,
+                 filename: str = 'loss_curve.png',
                  keys: Optional[Sequence[str]] = None,
                  window: int = 20) -> None:
         _check_window(window)  # fail when the config is built
@@ -56,14 +57,18 @@ class LossCurveHook(Hook):
         self.window = window
         self.history: List[Tuple[int, Dict[str, float]]] = []
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if not outputs:
             return
-        losses = {k: v.item() if hasattr(v, 'item') else float(v)
-                  for k, v in outputs.items()
-                  if k.startswith('loss') and (self.keys is None
-                                               or k in self.keys)}
+        losses = {
+            k: v.item() if hasattr(v, 'item') else float(v)
+            for k, v in outputs.items()
+            if k.startswith('loss') and (self.keys is None or k in self.keys)
+        }
         self.history.append((runner.iter + 1, losses))
 
     @master_only
@@ -77,10 +82,14 @@ class LossCurveHook(Hook):
         names = sorted({k for _, losses in self.history for k in losses})
         fig, ax = plt.subplots(figsize=(8, 5))
         for name in names:
-            raw = [losses.get(name, float('nan'))
-                   for _, losses in self.history]
-            ax.plot(steps, trailing_mean(raw, self.window), label=name,
-                    linewidth=2 if name == 'loss' else 1)
+            raw = [
+                losses.get(name, float('nan')) for _, losses in self.history
+            ]
+            ax.plot(
+                steps,
+                trailing_mean(raw, self.window),
+                label=name,
+                linewidth=2 if name == 'loss' else 1)
         ax.set_xlabel('iteration')
         ax.set_ylabel('loss')
         ax.set_yscale('log')

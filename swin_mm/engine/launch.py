@@ -17,29 +17,42 @@ TOOLKITS = ('mmdet', 'mmseg')
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share."""
     parser.add_argument('--work-dir', help='where logs and outputs go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value')
+    parser.add_argument(
+        '--launcher',
+        default='none',
+        choices=['none', 'pytorch', 'slurm', 'mpi'])
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
 def add_test_args(parser: argparse.ArgumentParser) -> None:
     """The options of MMDetection's and MMSegmentation's tools/test.py."""
     parser.add_argument(
-        '--out', help='raw results: a .pkl file of the predictions '
+        '--out',
+        help='raw results: a .pkl file of the predictions '
         '(MMDetection configs) or a folder of predicted label maps '
         '(MMSegmentation configs)')
-    parser.add_argument('--show', action='store_true',
-                        help='show each drawn prediction in a window')
     parser.add_argument(
-        '--show-dir', help='draw each image with its ground truth and '
+        '--show',
+        action='store_true',
+        help='show each drawn prediction in a window')
+    parser.add_argument(
+        '--show-dir',
+        help='draw each image with its ground truth and '
         'prediction side by side into this folder (relative to the work '
         "dir's timestamped run folder unless absolute)")
-    parser.add_argument('--wait-time', type=float, default=2,
-                        help='seconds each shown image stays (--show)')
     parser.add_argument(
-        '--tta', action='store_true',
+        '--wait-time',
+        type=float,
+        default=2,
+        help='seconds each shown image stays (--show)')
+    parser.add_argument(
+        '--tta',
+        action='store_true',
         help="test-time augmentation with the config's tta_model and "
         'tta_pipeline')
 
@@ -82,8 +95,9 @@ def _enable_visualization(cfg: Config, show: bool, show_dir: Optional[str],
     the config has none)."""
     det = cfg.default_scope == 'mmdet'
     hooks = cfg.get('default_hooks') or {}
-    hook = dict(hooks.get('visualization') or dict(
-        type='DetVisualizationHook' if det else 'SegVisualizationHook'))
+    hook = dict(
+        hooks.get('visualization') or
+        dict(type='DetVisualizationHook' if det else 'SegVisualizationHook'))
     hook['draw'] = True
     if show:
         hook.update(show=True, wait_time=wait_time)
@@ -127,7 +141,8 @@ def load_config(path: str,
     cfg.launcher = launcher
     cfg.work_dir = (
         work_dir or cfg.get('work_dir')
-        or osp.join('work_dirs', osp.splitext(osp.basename(path))[0]))
+        or osp.join('work_dirs',
+                    osp.splitext(osp.basename(path))[0]))
     return cfg
 
 

@@ -65,14 +65,18 @@ def test_global_msa_formula_matches_a_direct_count():
 
 @pytest.mark.parametrize('size', [(224, 224), (150, 203)])
 def test_analytic_count_equals_traced_count(size):
-    model = SwinTransformer(embed_dims=32, depths=(2, 2, 2, 2),
-                            num_heads=(1, 2, 4, 8), fast_path=False)
+    model = SwinTransformer(
+        embed_dims=32,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 4, 8),
+        fast_path=False)
     kinds = count_macs_by_kind(model, size)
     traced = _traced_products(model.eval(), torch.zeros(1, 3, *size))
     convolution = model.patch_embed.proj
-    embed = (convolution.out_channels * convolution.in_channels *
-             convolution.kernel_size[0]**2 * ((size[0] + 3) // 4) *
-             ((size[1] + 3) // 4))
+    embed = (
+        convolution.out_channels * convolution.in_channels *
+        convolution.kernel_size[0]**2 * ((size[0] + 3) // 4) *
+        ((size[1] + 3) // 4))
     assert traced + embed == kinds['dense'] + kinds['attention']
 
 
@@ -84,14 +88,15 @@ def _run_tool(capsys, monkeypatch, argv):
 
 
 def test_get_flops_prints_params_flops_and_msa_table(capsys, monkeypatch):
-    out = _run_tool(capsys, monkeypatch,
-                    ['--arch', 'tiny', '--cross-check'])
+    out = _run_tool(capsys, monkeypatch, ['--arch', 'tiny', '--cross-check'])
     assert 'FLOPs: 4.494 G multiply-adds' in out
     assert 'as the paper counts (final norm + 1000-class head) 28.29 M' in out
     assert 'difference +0.000%' in out
     # Stage 1 at 800x1333: global attention costs hundreds of times more.
-    stage1 = [line for line in out.splitlines()
-              if line.split()[:4] == ['1', '200', 'x', '334']]
+    stage1 = [
+        line for line in out.splitlines()
+        if line.split()[:4] == ['1', '200', 'x', '334']
+    ]
     assert len(stage1) == 1 and float(stage1[0].split()[-1]) > 100
 
 
@@ -102,9 +107,10 @@ def test_get_flops_paper_table(capsys, monkeypatch):
 
 
 def test_get_flops_v2_cross_check(capsys, monkeypatch):
-    out = _run_tool(capsys, monkeypatch, ['--v2', '--arch', 'tiny', '--size',
-                                          '256', '256', '--window-size', '16',
-                                          '--cross-check'])
+    out = _run_tool(capsys, monkeypatch, [
+        '--v2', '--arch', 'tiny', '--size', '256', '256', '--window-size',
+        '16', '--cross-check'
+    ])
     assert 'SwinV2-T (window 16)' in out
     assert 'difference +0.000%' in out
 

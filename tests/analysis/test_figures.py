@@ -38,8 +38,7 @@ def test_window_figures_are_written(tools, tmp_path, argv):
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['--size', '5', '5', '--window-size', '7'],
-     'larger than the 5x5 map'),
+    (['--size', '5', '5', '--window-size', '7'], 'larger than the 5x5 map'),
     (['--window-size', '4', '--shift', '4'], '--shift must be in 1..3'),
     (['--window-size', '1'], '--window-size must be >= 2'),
 ])

@@ -20,9 +20,13 @@ def test_parse_case_size():
 
 def test_pair_has_identical_weights_and_features():
     theirs, ours = build_pair('tiny')
-    result = run_case(Case('tiny', 'infer', (96, 96), 1),
-                      {'mmdet': theirs, 'swin_mm': ours}, rounds=1,
-                      measure_memory=False)
+    result = run_case(
+        Case('tiny', 'infer', (96, 96), 1), {
+            'mmdet': theirs,
+            'swin_mm': ours
+        },
+        rounds=1,
+        measure_memory=False)
     assert result.max_abs_diff <= 1e-4
     assert result.seconds['mmdet'] > 0 and result.seconds['swin_mm'] > 0
     assert result.matmul_gflops > 0 and result.mm_gflops > 0
@@ -38,19 +42,25 @@ def test_with_cp_saves_at_most_an_eighth_of_the_activations():
 
 @pytest.mark.slow
 def test_benchmark_tool_prints_table(capsys):
-    assert tool.main(['--archs', 'tiny', '--infer', '64x64x1', '--train',
-                      '64x64x1', '--rounds', '1', '--cp-memory']) == 0
+    assert tool.main([
+        '--archs', 'tiny', '--infer', '64x64x1', '--train', '64x64x1',
+        '--rounds', '1', '--cp-memory'
+    ]) == 0
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines()
-            if line.startswith('tiny') and ('infer' in line or 'train' in line)
-            and 'x64x64' in line]
+    rows = [
+        line.split() for line in out.splitlines()
+        if line.startswith('tiny') and (
+            'infer' in line or 'train' in line) and 'x64x64' in line
+    ]
     assert [row[1] for row in rows] == ['infer', 'train']
     for row in rows:
         assert row[5].endswith('x') and float(row[5][:-1]) > 0  # speed-up
         assert float(row[7]) <= 1e-4  # max|diff|
         assert not math.isnan(float(row[8])) and float(row[9]) >= 0  # MiB
-    cp_rows = [line.split() for line in out.splitlines()
-               if line.startswith('tiny  1x64x64')]
+    cp_rows = [
+        line.split() for line in out.splitlines()
+        if line.startswith('tiny  1x64x64')
+    ]
     assert [row[2] for row in cp_rows] == ['mmdet', 'swin_mm']
     assert 'torch ' + torch.__version__ in out
     assert "as swin_mm's linear layers run it" in out and 'by torch.mm' in out

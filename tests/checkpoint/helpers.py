@@ -4,8 +4,11 @@ import torch
 from swin_mm.models import SwinTransformer
 from ..helpers import randomize  # noqa: F401
 
-SMALL = dict(embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
-             drop_path_rate=0.)
+SMALL = dict(
+    embed_dims=32,
+    depths=(2, 2, 2, 2),
+    num_heads=(1, 2, 4, 8),
+    drop_path_rate=0.)
 SIZE = (1, 3, 96, 128)
 
 

@@ -13,8 +13,10 @@ TOOL = Path(__file__).parents[2] / 'tools/model_converters/swin_convert.py'
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)],
+        capture_output=True,
+        text=True)
 
 
 def test_help_explains_layouts_and_safety():
@@ -28,10 +30,16 @@ def test_help_explains_layouts_and_safety():
 def test_converts_mmdet_detector_checkpoint_and_back_to_official(
         tmp_path, source_model, x):
     src = tmp_path / 'mask_rcnn_swin.pth'
-    torch.save({'state_dict': {
-        **{f'backbone.{k}': v
-           for k, v in to_openmmlab(source_model.state_dict()).items()},
-        'neck.lateral_convs.0.conv.weight': torch.zeros(4, 4, 1, 1)}}, src)
+    torch.save(
+        {
+            'state_dict': {
+                **{
+                    f'backbone.{k}': v
+                    for k, v in to_openmmlab(source_model.state_dict()).items(
+                    )
+                }, 'neck.lateral_convs.0.conv.weight': torch.zeros(4, 4, 1, 1)
+            }
+        }, src)
 
     out = run_tool(src, tmp_path / 'ours.pth')
     assert out.returncode == 0, out.stderr

@@ -68,8 +68,8 @@ def torchvision_layout(model) -> dict:
                      lambda m: f'features.{2 * int(m.group(1)) + 1}.', key)
         key = re.sub(r'^stages\.(\d+)\.downsample\.',
                      lambda m: f'features.{2 * int(m.group(1))}.', key)
-        key = key.replace('.mlp.fc1.', '.mlp.0.').replace('.mlp.fc2.',
-                                                          '.mlp.3.')
+        key = key.replace('.mlp.fc1.',
+                          '.mlp.0.').replace('.mlp.fc2.', '.mlp.3.')
         sd[key] = value
         if key.endswith('relative_position_bias_table'):
             sd[key.replace('_bias_table', '_index')] = \
@@ -95,8 +95,8 @@ def test_official_classifier_checkpoint_loads(tmp_path, source_model, x):
                               {'model': official_classifier(source_model)},
                               'official')
     # The classifier has no output norms norm0..3: they stay at init.
-    assert sorted(report.missing) == sorted(
-        f'norm{i}.{p}' for i in range(4) for p in ('weight', 'bias'))
+    assert sorted(report.missing) == sorted(f'norm{i}.{p}' for i in range(4)
+                                            for p in ('weight', 'bias'))
     assert {'head.weight', 'head.bias', 'norm.weight'} <= set(report.ignored)
     assert report.unexpected == []
 
@@ -107,9 +107,12 @@ def test_official_detection_checkpoint_with_backbone_prefix_loads(
     state = {f'backbone.{k}': v for k, v in backbone.items()}
     state['neck.fpn_convs.0.conv.weight'] = torch.randn(8, 8, 3, 3)
     state['roi_head.bbox_head.fc_cls.weight'] = torch.randn(81, 8)
-    report = load_and_compare(tmp_path, source_model, x,
-                              {'state_dict': state, 'meta': {'epoch': 36}},
-                              'official')
+    report = load_and_compare(tmp_path, source_model, x, {
+        'state_dict': state,
+        'meta': {
+            'epoch': 36
+        }
+    }, 'official')
     assert report.missing == [] and report.dropped_non_backbone == 2
 
 
@@ -120,13 +123,17 @@ def test_official_layout_agrees_with_mmdet_swin_converter(source_model, x):
     from mmdet.models.backbones.swin import swin_converter
     converted = swin_converter(official_classifier(source_model))
     theirs = MMDetSwin(**SMALL)
-    state = {k[len('backbone.'):]: v for k, v in converted.items()
-             if not k.endswith(('relative_position_index', 'attn_mask',
-                                'backbone.norm.weight', 'backbone.norm.bias'))}
+    state = {
+        k[len('backbone.'):]: v
+        for k, v in converted.items()
+        if not k.endswith(('relative_position_index', 'attn_mask',
+                           'backbone.norm.weight', 'backbone.norm.bias'))
+    }
     missing, unexpected = theirs.load_state_dict(state, strict=False)
     assert unexpected == []
-    assert all(k.endswith('relative_position_index') or k.startswith('norm')
-               for k in missing)
+    assert all(
+        k.endswith('relative_position_index') or k.startswith('norm')
+        for k in missing)
     # Output norms: identity init on both sides.
     ours = make_swin(always_shift=True)
     ours.load_state_dict(source_model.state_dict())
@@ -135,8 +142,7 @@ def test_official_layout_agrees_with_mmdet_swin_converter(source_model, x):
         assert_same_features(theirs(x), features(ours, x), atol=1e-4)
 
 
-def test_openmmlab_checkpoints_load_with_any_prefix(tmp_path, source_model,
-                                                    x):
+def test_openmmlab_checkpoints_load_with_any_prefix(tmp_path, source_model, x):
     backbone = to_openmmlab(source_model.state_dict())
     # The prefixes users meet: detector, doubled, DataParallel-wrapped.
     for prefix in ('backbone.', 'backbone.backbone.', 'module.backbone.', ''):
@@ -150,8 +156,8 @@ def test_openmmlab_merging_channels_are_reordered(source_model):
     """A wrong nn.Unfold channel order would still load (same shapes);
     check the reorder explicitly on one merging layer."""
     weight = source_model.stages[1].downsample.reduction.weight
-    unfold = to_openmmlab(source_model.state_dict())[
-        'stages.0.downsample.reduction.weight']
+    unfold = to_openmmlab(
+        source_model.state_dict())['stages.0.downsample.reduction.weight']
     assert torch.equal(unfold, merging_to_unfold_order(weight))
     C = SMALL['embed_dims']
     # Unfold column c*4 + k, k in (x0, x2, x1, x3); official k*C + c.
@@ -195,8 +201,11 @@ def test_ema_weights_only_when_asked(tmp_path, source_model, x, use_ema):
     with torch.no_grad():
         other.stages[0].blocks[0].attn.qkv.weight.mul_(2)
     path = tmp_path / 'ema.pth'
-    torch.save({'state_dict': source_model.state_dict(),
-                'ema_state_dict': other.state_dict()}, path)
+    torch.save(
+        {
+            'state_dict': source_model.state_dict(),
+            'ema_state_dict': other.state_dict()
+        }, path)
     model = make_swin()
     load_pretrained(model, str(path), use_ema=use_ema)
     expected = other if use_ema else source_model

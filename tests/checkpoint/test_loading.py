@@ -26,12 +26,18 @@ class RunsCodeWhenUnpickled:
 def test_crafted_pickle_does_not_run_code(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {'x': torch.zeros(1)},
-                'payload': RunsCodeWhenUnpickled(marker)}, path)
+    torch.save(
+        {
+            'state_dict': {
+                'x': torch.zeros(1)
+            },
+            'payload': RunsCodeWhenUnpickled(marker)
+        }, path)
 
-    with pytest.raises(CheckpointError,
-                       match=r'object \(\S*exec\) that weights-only '
-                       'loading refuses'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'object \(\S*exec\) that weights-only '
+            'loading refuses'):
         read_checkpoint(str(path))
     with pytest.raises(CheckpointError, match='allow_unsafe_unpickle'):
         load_pretrained(make_swin(), str(path))
@@ -41,15 +47,22 @@ def test_crafted_pickle_does_not_run_code(tmp_path):
     subprocess.run([
         sys.executable, '-c',
         f'import torch; torch.load({str(path)!r}, weights_only=False)'
-    ], check=True)
+    ],
+                   check=True)
     assert marker.read_text() == 'pwned'
 
 
 def test_full_unpickling_only_on_explicit_opt_in(tmp_path):
     path = tmp_path / 'objects.pth'
-    torch.save({'state_dict': {'w': torch.ones(2)},
-                'meta': {'when': __import__('datetime').date(2021, 3, 25)}},
-               path)
+    torch.save(
+        {
+            'state_dict': {
+                'w': torch.ones(2)
+            },
+            'meta': {
+                'when': __import__('datetime').date(2021, 3, 25)
+            }
+        }, path)
     with pytest.raises(CheckpointError):
         read_checkpoint(str(path))
     ckpt = read_checkpoint(str(path), allow_unsafe_unpickle=True)
@@ -66,8 +79,8 @@ def test_truncated_or_corrupt_file_gives_one_clear_error(tmp_path, damage):
     path = tmp_path / 'bad.pth'
     torch.save({'state_dict': make_swin().state_dict()}, path)
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2] if damage == 'truncate' else
-                     b'not a checkpoint at all' * 100)
+    path.write_bytes(data[:len(data) // 2] if damage ==
+                     'truncate' else b'not a checkpoint at all' * 100)
     with pytest.raises(CheckpointError, match='truncated or corrupt'):
         load_pretrained(make_swin(), str(path))
 
@@ -79,15 +92,15 @@ def test_unreachable_url_gives_one_clear_error(monkeypatch, tmp_path):
         load_pretrained(make_swin(), 'http://127.0.0.1:9/swin_tiny.pth')
 
 
-def test_other_architecture_is_an_error_naming_layout_and_mismatches(
-        tmp_path):
+def test_other_architecture_is_an_error_naming_layout_and_mismatches(tmp_path):
     path = tmp_path / 'wider.pth'
     wider = SwinTransformer(**{**SMALL, 'embed_dims': 64})
     torch.save({'model': to_official(wider.state_dict())}, path)
-    with pytest.raises(CheckpointError,
-                       match=r'detected layout: official.*only \d+ of .* '
-                       r'match.*patch_embed\.proj\.weight: checkpoint '
-                       r'\(64, 3, 4, 4\) vs model \(32, 3, 4, 4\)'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'detected layout: official.*only \d+ of .* '
+            r'match.*patch_embed\.proj\.weight: checkpoint '
+            r'\(64, 3, 4, 4\) vs model \(32, 3, 4, 4\)'):
         load_pretrained(make_swin(), str(path))
 
 
@@ -95,9 +108,10 @@ def test_deeper_checkpoint_is_an_error_unless_partial_allowed(tmp_path):
     path = tmp_path / 'deeper.pth'
     deeper = SwinTransformer(**{**SMALL, 'depths': (2, 2, 6, 2)})
     torch.save(deeper.state_dict(), path)
-    with pytest.raises(CheckpointError,
-                       match=r'keys the model does not have: '
-                       r'stages\.2\.blocks\.2\.'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'keys the model does not have: '
+            r'stages\.2\.blocks\.2\.'):
         load_pretrained(make_swin(), str(path))
     report = load_pretrained(make_swin(), str(path), allow_partial=True)
     assert report.missing == [] and len(report.unexpected) > 0
@@ -105,10 +119,15 @@ def test_deeper_checkpoint_is_an_error_unless_partial_allowed(tmp_path):
 
 def test_non_swin_checkpoint_is_an_error(tmp_path):
     path = tmp_path / 'resnet.pth'
-    torch.save({'state_dict': {'conv1.weight': torch.zeros(64, 3, 7, 7),
-                               'layer1.0.bn1.weight': torch.zeros(64)}}, path)
-    with pytest.raises(CheckpointError,
-                       match='Not a Swin Transformer checkpoint'):
+    torch.save(
+        {
+            'state_dict': {
+                'conv1.weight': torch.zeros(64, 3, 7, 7),
+                'layer1.0.bn1.weight': torch.zeros(64)
+            }
+        }, path)
+    with pytest.raises(
+            CheckpointError, match='Not a Swin Transformer checkpoint'):
         load_pretrained(make_swin(), str(path))
 
 
@@ -119,8 +138,7 @@ def test_use_ema_without_ema_weights_is_an_error(tmp_path):
         load_pretrained(make_swin(), str(path), use_ema=True)
 
 
-def test_window_7_checkpoint_loads_into_window_12(tmp_path, source_model,
-                                                  x):
+def test_window_7_checkpoint_loads_into_window_12(tmp_path, source_model, x):
     path = tmp_path / 'w7.pth'
     torch.save({'model': to_official(source_model.state_dict())}, path)
     model = make_swin(window_size=12)
@@ -130,8 +148,10 @@ def test_window_7_checkpoint_loads_into_window_12(tmp_path, source_model,
     table12 = model.stages[1].blocks[1].attn.relative_position_bias_table
     heads = table7.shape[1]
     expected = F.interpolate(
-        table7.detach().T.reshape(1, heads, 13, 13), size=(23, 23),
-        mode='bicubic', align_corners=False).reshape(heads, 23 * 23).T
+        table7.detach().T.reshape(1, heads, 13, 13),
+        size=(23, 23),
+        mode='bicubic',
+        align_corners=False).reshape(heads, 23 * 23).T
     assert torch.equal(table12.detach(), expected)
     # Index buffers come from the model's own window, not the checkpoint.
     assert model.stages[0].blocks[0].attn.relative_position_index.max() == \
@@ -160,11 +180,16 @@ def test_absolute_pos_embed_of_a_classifier_is_gridded_and_resized(
     assert bigger.absolute_pos_embed.shape == (1, 32, 96, 96)
 
 
-def test_init_cfg_pretrained_loads_through_init_weights(tmp_path,
-                                                        source_model, x):
+def test_init_cfg_pretrained_loads_through_init_weights(
+        tmp_path, source_model, x):
     path = tmp_path / 'det.pth'
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in
-                               source_model.state_dict().items()}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                f'backbone.{k}': v
+                for k, v in source_model.state_dict().items()
+            }
+        }, path)
     model = make_swin(init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
     assert_same_features(features(source_model, x), features(model, x))
@@ -172,16 +197,22 @@ def test_init_cfg_pretrained_loads_through_init_weights(tmp_path,
 
 def test_init_cfg_prefix_selects_a_sub_model(tmp_path, source_model, x):
     path = tmp_path / 'wrapped.pth'
-    torch.save({'model.encoder.' + k: v
-                for k, v in source_model.state_dict().items()}, path)
-    model = make_swin(init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                                    prefix='model.encoder.'))
+    torch.save(
+        {
+            'model.encoder.' + k: v
+            for k, v in source_model.state_dict().items()
+        }, path)
+    model = make_swin(
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(path), prefix='model.encoder.'))
     model.init_weights()
     assert_same_features(features(source_model, x), features(model, x))
 
 
 def test_init_cfg_with_unknown_option_fails_at_construction():
-    with pytest.raises(ValueError, match=r"Unknown Pretrained init_cfg "
-                       r"options \['strict'\]"):
-        make_swin(init_cfg=dict(type='Pretrained', checkpoint='x.pth',
-                                strict=True))
+    with pytest.raises(
+            ValueError,
+            match=r"Unknown Pretrained init_cfg "
+            r"options \['strict'\]"):
+        make_swin(
+            init_cfg=dict(type='Pretrained', checkpoint='x.pth', strict=True))

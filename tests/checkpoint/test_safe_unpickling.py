@@ -22,9 +22,17 @@ def test_message_hub_with_history_buffers_loads_weights_only(tmp_path):
         hub.update_scalar('train/lr', np.float64(1e-4 * step))
     hub.update_info('iter', 3)
     path = tmp_path / 'ckpt.pth'
-    torch.save({'meta': {'iter': 3, 'seed': np.int64(0)},
-                'message_hub': hub.state_dict(),
-                'state_dict': {'w': torch.ones(2)}}, path)
+    torch.save(
+        {
+            'meta': {
+                'iter': 3,
+                'seed': np.int64(0)
+            },
+            'message_hub': hub.state_dict(),
+            'state_dict': {
+                'w': torch.ones(2)
+            }
+        }, path)
     loaded = torch.load(path, weights_only=True)
     buffer = loaded['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer)
@@ -48,17 +56,20 @@ class _GetattrPayload:
     (HistoryBuffer, '__class__'),
     (np.ndarray, 'tofile'),
 ])
-def test_getattr_is_limited_to_history_buffer_statistics(tmp_path, owner,
-                                                         name):
+def test_getattr_is_limited_to_history_buffer_statistics(
+        tmp_path, owner, name):
     path = tmp_path / 'crafted.pth'
     torch.save({'x': _GetattrPayload(owner, name)}, path)
-    with pytest.raises(pickle.UnpicklingError,
-                       match='only HistoryBuffer statistics methods'):
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match='only HistoryBuffer statistics methods'):
         torch.load(path, weights_only=True)
 
 
 def test_code_execution_payload_is_still_refused(tmp_path):
+
     class Exec:
+
         def __reduce__(self):
             return (exec, ('raise SystemExit(3)', ))
 

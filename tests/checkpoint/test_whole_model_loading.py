@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 from mmengine.runner import load_checkpoint
 
-from swin_mm.checkpoint import (CheckpointError, partial_loading,
-                                to_official, to_openmmlab)
+from swin_mm.checkpoint import (CheckpointError, partial_loading, to_official,
+                                to_openmmlab)
 from .helpers import SMALL, assert_same_features, features, make_swin
 from .test_layouts import timm_layout, torchvision_layout
 
@@ -36,8 +36,8 @@ def _with_out_norms(layout_state: dict, model: nn.Module) -> dict:
     output norms: how a detector built on that implementation saves it."""
     state = OrderedDict(
         (k, v) for k, v in layout_state.items()
-        if not k.startswith(('head.', 'norm.'))
-        and not k.endswith(('relative_position_index', 'attn_mask')))
+        if not k.startswith(('head.', 'norm.')) and not k.endswith(
+            ('relative_position_index', 'attn_mask')))
     state.update((k, v) for k, v in model.state_dict().items()
                  if re.match(r'^norm\d\.', k))
     return state
@@ -65,8 +65,8 @@ def test_load_state_dict_converts_every_layout(source_model, x, layout):
     state = _detector_state(source_model, layout)
     result = detector.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
-    assert_same_features(features(source_model, x),
-                         features(detector.backbone, x))
+    assert_same_features(
+        features(source_model, x), features(detector.backbone, x))
     assert torch.equal(detector.neck.weight, state['neck.weight'])
 
 
@@ -76,12 +76,17 @@ def test_mmengine_load_checkpoint_converts_whole_model(tmp_path, source_model,
     # What the runner's load_from / resume and tools/test.py call:
     # mmengine's non-strict loader, which only warns about unmatched keys.
     path = tmp_path / 'detector.pth'
-    torch.save({'state_dict': _detector_state(source_model, layout),
-                'meta': {'iter': 10}}, path)
+    torch.save(
+        {
+            'state_dict': _detector_state(source_model, layout),
+            'meta': {
+                'iter': 10
+            }
+        }, path)
     detector = Detector()
     load_checkpoint(detector, str(path), map_location='cpu', strict=False)
-    assert_same_features(features(source_model, x),
-                         features(detector.backbone, x))
+    assert_same_features(
+        features(source_model, x), features(detector.backbone, x))
 
 
 def test_backbone_alone_loads_a_whole_detector_state_dict(source_model, x):
@@ -94,22 +99,26 @@ def test_doubled_backbone_prefix_loads(source_model, x):
     detector = Detector()
     detector.load_state_dict(
         _detector_state(source_model, 'openmmlab', 'backbone.backbone.'))
-    assert_same_features(features(source_model, x),
-                         features(detector.backbone, x))
+    assert_same_features(
+        features(source_model, x), features(detector.backbone, x))
 
 
 def test_missing_backbone_weights_are_an_error_naming_them(source_model):
     state = _detector_state(source_model, 'openmmlab')
     del state['backbone.stages.1.blocks.0.attn.w_msa.qkv.weight']
-    with pytest.raises(CheckpointError,
-                       match=r'missing: stages\.1\.blocks\.0\.attn\.qkv\.'
-                       r'weight.*allow_partial_load=True'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'missing: stages\.1\.blocks\.0\.attn\.qkv\.'
+            r'weight.*allow_partial_load=True'):
         Detector().load_state_dict(state, strict=False)
 
 
 def test_no_backbone_weights_at_all_is_an_error(tmp_path, source_model):
-    state = {k: v for k, v in _detector_state(source_model, 'swin_mm').items()
-             if not k.startswith('backbone.')}
+    state = {
+        k: v
+        for k, v in _detector_state(source_model, 'swin_mm').items()
+        if not k.startswith('backbone.')
+    }
     path = tmp_path / 'heads_only.pth'
     torch.save({'state_dict': state}, path)
     with pytest.raises(CheckpointError, match="no key under 'backbone.'"):
@@ -118,22 +127,27 @@ def test_no_backbone_weights_at_all_is_an_error(tmp_path, source_model):
 
 def test_another_architecture_is_an_error(tmp_path):
     # A ResNet detector's checkpoint into a Swin detector.
-    state = {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7),
-             'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1),
-             'neck.weight': torch.zeros(8, 384, 1, 1)}
+    state = {
+        'backbone.conv1.weight': torch.zeros(64, 3, 7, 7),
+        'backbone.layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1),
+        'neck.weight': torch.zeros(8, 384, 1, 1)
+    }
     path = tmp_path / 'resnet_detector.pth'
     torch.save({'state_dict': state}, path)
-    with pytest.raises(CheckpointError,
-                       match="under 'backbone.' cannot load.*known layout"):
+    with pytest.raises(
+            CheckpointError,
+            match="under 'backbone.' cannot load.*known layout"):
         load_checkpoint(Detector(), str(path), strict=False)
 
 
 def test_deeper_swin_is_an_error_not_a_silent_truncation():
     deeper = make_swin(depths=(2, 2, 4, 2))
-    state = {f'backbone.{k}': v
-             for k, v in to_openmmlab(deeper.state_dict()).items()}
-    with pytest.raises(CheckpointError,
-                       match=r'unexpected: stages\.2\.blocks\.2\.'):
+    state = {
+        f'backbone.{k}': v
+        for k, v in to_openmmlab(deeper.state_dict()).items()
+    }
+    with pytest.raises(
+            CheckpointError, match=r'unexpected: stages\.2\.blocks\.2\.'):
         Detector().load_state_dict(state, strict=False)
 
 

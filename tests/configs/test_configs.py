@@ -17,8 +17,8 @@ ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
 def build_model(cfg: Config):
     init_default_scope(cfg.default_scope)
     registry = {'mmdet': 'mmdet.registry', 'mmseg': 'mmseg.registry'}
-    MODELS = __import__(registry[cfg.default_scope],
-                        fromlist=['MODELS']).MODELS
+    MODELS = __import__(
+        registry[cfg.default_scope], fromlist=['MODELS']).MODELS
     return MODELS.build(cfg.model)
 
 
@@ -29,8 +29,8 @@ def test_every_task_has_configs():
             'mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
             'mask-rcnn_swin-s-p4-w7_fpn_ms-crop-3x_coco.py',
             *(f'cascade-mask-rcnn_swin-{a}-p4-w7_fpn_giou-4conv1f_ms-crop-'
-              '3x_coco.py' for a in 'tsb'),
-            'retinanet_swin-t-p4-w7_fpn_1x_coco.py',
+              '3x_coco.py'
+              for a in 'tsb'), 'retinanet_swin-t-p4-w7_fpn_1x_coco.py',
             'upernet_swin-t-p4-w7_8xb2-160k_ade20k-512x512.py',
             'upernet_swin-s-p4-w7_8xb2-160k_ade20k-512x512.py',
             'upernet_swin-b-p4-w7_8xb2-160k_ade20k-512x512.py',
@@ -52,9 +52,8 @@ def test_config_builds_its_model_with_swin_mm_backbone(path):
         assert backbone.init_cfg.checkpoint.startswith(
             'https://github.com/SwinTransformer/storage/releases/')
         arch = backbone.arch
-        expected = (f'swinv2_{arch}_patch4_window8_256.pth'
-                    if 'swinv2' in path.name else
-                    f'swin_{arch}_patch4_window7_224.pth')
+        expected = (f'swinv2_{arch}_patch4_window8_256.pth' if 'swinv2'
+                    in path.name else f'swin_{arch}_patch4_window7_224.pth')
         assert expected in backbone.init_cfg.checkpoint
     assert isinstance(model.backbone, SwinTransformerV2) == \
         ('swinv2' in path.name)
@@ -62,14 +61,15 @@ def test_config_builds_its_model_with_swin_mm_backbone(path):
         keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
         assert keys.cpb_mlp.decay_mult == keys.logit_scale.decay_mult == 0
     # The neck / decode head takes exactly the backbone's channels.
-    channels = [model.backbone.num_features[i]
-                for i in model.backbone.out_indices]
+    channels = [
+        model.backbone.num_features[i] for i in model.backbone.out_indices
+    ]
     head = cfg.model.get('neck') or cfg.model.decode_head
     assert list(head.in_channels) == channels
 
 
-@pytest.mark.parametrize('path', [p for p in ALL if 'toy' not in p.parts],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    'path', [p for p in ALL if 'toy' not in p.parts], ids=lambda p: p.name)
 def test_real_configs_point_at_the_real_dataset_layout(path):
     cfg = Config.fromfile(str(path))
     root = cfg.train_dataloader.dataset.get('data_root') or \
@@ -84,20 +84,22 @@ def test_detection_recipe_is_the_published_one():
     assert cfg.optim_wrapper.optimizer.lr == 1e-4
     assert cfg.optim_wrapper.optimizer.weight_decay == 0.05
     assert set(cfg.optim_wrapper.paramwise_cfg.custom_keys) == {
-        'absolute_pos_embed', 'relative_position_bias_table', 'norm'}
+        'absolute_pos_embed', 'relative_position_bias_table', 'norm'
+    }
     assert cfg.model.backbone.drop_path_rate == 0.2
     assert cfg.train_cfg.max_epochs == 12
     assert cfg.param_scheduler[1].milestones == [8, 11]
-    cfg3x = Config.fromfile(str(
-        CONFIGS / 'detection/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'))
+    cfg3x = Config.fromfile(
+        str(CONFIGS /
+            'detection/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'))
     assert cfg3x.train_cfg.max_epochs == 36
     assert cfg3x.param_scheduler[1].milestones == [27, 33]
 
 
 def test_segmentation_recipe_is_the_published_one():
-    cfg = Config.fromfile(str(
-        CONFIGS / 'segmentation/upernet_swin-t-p4-w7_8xb2-160k_ade20k-'
-        '512x512.py'))
+    cfg = Config.fromfile(
+        str(CONFIGS / 'segmentation/upernet_swin-t-p4-w7_8xb2-160k_ade20k-'
+            '512x512.py'))
     opt = cfg.optim_wrapper
     assert (opt.optimizer.type, opt.optimizer.lr,
             opt.optimizer.weight_decay) == ('AdamW', 6e-5, 0.01)
@@ -116,8 +118,9 @@ def test_toy_detector_reads_objects_over_56_px_from_p3(name):
     cfg = Config.fromfile(str(CONFIGS / 'toy' / name))
     model = build_model(cfg)
     # The model sees the 256x256 toy images resized by the test pipeline.
-    resize, = [t for t in cfg.test_dataloader.dataset.pipeline
-               if t.type == 'Resize']
+    resize, = [
+        t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'Resize'
+    ]
     scale = resize.scale[0] / ToySpec().size
     # rois: (batch index, x1, y1, x2, y2): toy objects of 24, 40, 60, 96 px
     # in the image, as the model sees them.
@@ -133,8 +136,9 @@ def test_toy_upernet_starts_from_the_toy_detectors_backbone(tmp_path):
     """The toy UperNet's init_cfg names the checkpoint `make main` writes,
     and init_weights loads that detector's backbone into it."""
     toy = CONFIGS / 'toy'
-    det_cfg = Config.fromfile(str(toy / 'mask-rcnn_swin-toy-p4-w7_fpn_toy-'
-                                  'coco.py'))
+    det_cfg = Config.fromfile(
+        str(toy / 'mask-rcnn_swin-toy-p4-w7_fpn_toy-'
+            'coco.py'))
     seg_cfg = Config.fromfile(str(toy / 'upernet_swin-toy-p4-w7_toy-seg.py'))
     makefile = (CONFIGS.parent / 'Makefile').read_text()
     work_dir = 'work_dirs/toy_mask_rcnn'
@@ -145,9 +149,12 @@ def test_toy_upernet_starts_from_the_toy_detectors_backbone(tmp_path):
 
     # A detector's checkpoint as mmengine's CheckpointHook saves it.
     detector = build_model(det_cfg)
-    torch.save({'meta': {'iter': 1},
-                'state_dict': detector.state_dict()},
-               tmp_path / 'iter_1.pth')
+    torch.save({
+        'meta': {
+            'iter': 1
+        },
+        'state_dict': detector.state_dict()
+    }, tmp_path / 'iter_1.pth')
     seg_cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'iter_1.pth')
     segmentor = build_model(seg_cfg)
     segmentor.backbone.init_weights()

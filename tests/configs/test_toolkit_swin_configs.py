@@ -14,12 +14,13 @@ import torch
 from mmengine.config import Config
 
 from swin_mm.models import SwinTransformer
-from .test_configs import build_model
 from ..helpers import randomize
+from .test_configs import build_model
 
-TOOLKIT_CONFIGS = sorted(
-    [*(Path(mmdet.__file__).parent / '.mim/configs/swin').glob('*.py'),
-     *(Path(mmseg.__file__).parent / '.mim/configs/swin').glob('*.py')])
+TOOLKIT_CONFIGS = sorted([
+    *(Path(mmdet.__file__).parent / '.mim/configs/swin').glob('*.py'),
+    *(Path(mmseg.__file__).parent / '.mim/configs/swin').glob('*.py')
+])
 
 
 def test_both_toolkits_ship_swin_configs():
@@ -28,8 +29,7 @@ def test_both_toolkits_ship_swin_configs():
 
 
 @pytest.mark.parametrize(
-    'path', TOOLKIT_CONFIGS,
-    ids=lambda p: f'{p.parents[3].name}:{p.stem}')
+    'path', TOOLKIT_CONFIGS, ids=lambda p: f'{p.parents[3].name}:{p.stem}')
 def test_toolkit_config_swaps_by_type_and_gives_its_features(path):
     cfg = Config.fromfile(str(path))
     theirs = build_model(cfg)

@@ -31,21 +31,24 @@ def small_run_options(root: Path, iters: int, det: bool = True) -> list:
         f'{train}.data_root={data}',
         f'val_dataloader.dataset.data_root={data}',
         f'test_dataloader.dataset.data_root={data}',
-        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.batch_size=2',
+        'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0',
         'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False',
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1',
         'param_scheduler.0.end=3',  # short warm-up for a short run
     ]
     if det:
         ann = f'{data}annotations/instances_val.json'
-        opts += [f'val_evaluator.ann_file={ann}',
-                 f'test_evaluator.ann_file={ann}']
+        opts += [
+            f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}'
+        ]
     else:
         # The toy UperNet starts from `make main`'s detector; tests train
         # it from scratch.
@@ -56,8 +59,11 @@ def small_run_options(root: Path, iters: int, det: bool = True) -> list:
 def run_tool(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
     full_env = {**os.environ, 'OMP_NUM_THREADS': '2', **(env or {})}
     runner = ['bash'] if str(args[0]).endswith('.sh') else [sys.executable]
-    out = subprocess.run([*runner, *map(str, args)], cwd=ROOT,
-                         capture_output=True, text=True, env=full_env,
+    out = subprocess.run([*runner, *map(str, args)],
+                         cwd=ROOT,
+                         capture_output=True,
+                         text=True,
+                         env=full_env,
                          timeout=timeout)
     return out
 
@@ -71,5 +77,6 @@ def free_port() -> int:
 
 def logged_losses(text: str) -> list:
     """Total losses of every logged training iteration, in order."""
-    return [float(m) for m in re.findall(r'Iter\(train\).*?\sloss: ([\d.]+)',
-                                         text)]
+    return [
+        float(m) for m in re.findall(r'Iter\(train\).*?\sloss: ([\d.]+)', text)
+    ]

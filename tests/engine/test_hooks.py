@@ -17,14 +17,14 @@ def test_trailing_mean_with_window_one_returns_the_values():
 
 
 def test_trailing_mean_skips_missing_values():
-    out = trailing_mean([2., float('nan'), 4., float('nan'), float('nan')],
-                        window=2)
+    out = trailing_mean(
+        [2., float('nan'), 4.,
+         float('nan'), float('nan')], window=2)
     assert out[0] == 2. and out[1] == 2. and out[2] == 4. and out[3] == 4.
     assert math.isnan(out[4])
 
 
 @pytest.mark.parametrize('window', [0, -3, 2.5])
-def test_loss_curve_hook_rejects_a_window_that_is_not_a_positive_int(
-        window):
+def test_loss_curve_hook_rejects_a_window_that_is_not_a_positive_int(window):
     with pytest.raises(ValueError, match='window must be a positive int'):
         LossCurveHook(window=window)

@@ -16,9 +16,8 @@ def test_args(*argv: str) -> argparse.Namespace:
 
 
 def test_shipped_toolkit_configs_are_named_as_in_base():
-    cfg = load_config(
-        'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
-        {'model.backbone.type': 'swin_mm.SwinTransformer'})
+    cfg = load_config('mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+                      {'model.backbone.type': 'swin_mm.SwinTransformer'})
     assert cfg.default_scope == 'mmdet'
     assert cfg.model.backbone.type == 'swin_mm.SwinTransformer'
     assert cfg.work_dir.endswith('mask-rcnn_swin-t-p4-w7_fpn_1x_coco')
@@ -31,13 +30,12 @@ def test_shipped_toolkit_configs_are_named_as_in_base():
 def test_out_dumps_detections_beside_the_coco_metric():
     cfg = load_config(str(DET_CFG))
     apply_test_args(cfg, test_args('--out', 'preds.pkl'))
-    assert [e['type'] for e in cfg.test_evaluator] == [
-        'CocoMetric', 'DumpDetResults'
-    ]
+    assert [e['type']
+            for e in cfg.test_evaluator] == ['CocoMetric', 'DumpDetResults']
     assert cfg.test_evaluator[1]['out_file_path'] == 'preds.pkl'
     with pytest.raises(ValueError, match='give a .pkl file'):
-        apply_test_args(load_config(str(DET_CFG)),
-                        test_args('--out', 'preds.json'))
+        apply_test_args(
+            load_config(str(DET_CFG)), test_args('--out', 'preds.json'))
 
 
 def test_out_writes_label_maps_for_segmentation():
@@ -66,6 +64,7 @@ def test_tta_wraps_the_model_where_the_config_defines_it():
     assert cfg.model['type'] == 'SegTTAModel'
     assert cfg.model['module'] == model
     assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
-    with pytest.raises(ValueError, match='--tta needs tta_model and '
-                       'tta_pipeline'):
+    with pytest.raises(
+            ValueError, match='--tta needs tta_model and '
+            'tta_pipeline'):
         apply_test_args(load_config(str(DET_CFG)), test_args('--tta'))

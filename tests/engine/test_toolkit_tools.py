@@ -72,8 +72,12 @@ for payload in (Exec(), Getattr()):
 
 def test_importing_swin_mm_still_refuses_crafted_checkpoints(tmp_path):
     out = subprocess.run(
-        [sys.executable, '-c', CRAFTED, str(tmp_path / 'crafted.pth')],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [sys.executable, '-c', CRAFTED,
+         str(tmp_path / 'crafted.pth')],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     refused = out.stdout.splitlines()
     assert len(refused) == 2, out.stdout

@@ -55,8 +55,8 @@ def test_trained_checkpoint_loads_into_a_backbone_weights_only(det_run):
     from swin_mm.checkpoint import load_pretrained
     from swin_mm.models import SwinTransformer
     work, _ = det_run
-    backbone = SwinTransformer(embed_dims=48, depths=(2, 2, 2, 2),
-                               num_heads=(3, 6, 12, 24))
+    backbone = SwinTransformer(
+        embed_dims=48, depths=(2, 2, 2, 2), num_heads=(3, 6, 12, 24))
     report = load_pretrained(backbone, str(work / 'iter_20.pth'))
     assert report.layout == 'swin_mm' and report.matched
     assert not report.missing and not report.unexpected
@@ -69,8 +69,8 @@ def test_resume_continues_from_the_saved_iteration(det_run, toy_root,
     for f in work.iterdir():
         if f.is_file():
             (tmp_path / f.name).write_bytes(f.read_bytes())
-    out = run_tool('tools/train.py', DET_CFG, '--work-dir', tmp_path,
-                   '--resume', '--cfg-options',
+    out = run_tool('tools/train.py', DET_CFG, '--work-dir',
+                   tmp_path, '--resume', '--cfg-options',
                    *small_run_options(toy_root, 22))
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
@@ -81,8 +81,8 @@ def test_resume_continues_from_the_saved_iteration(det_run, toy_root,
 
 
 def test_segmentation_toy_training_reports_miou(toy_root, tmp_path):
-    out = run_tool('tools/train.py', SEG_CFG, '--work-dir', tmp_path,
-                   '--cfg-options',
+    out = run_tool('tools/train.py', SEG_CFG, '--work-dir',
+                   tmp_path, '--cfg-options',
                    *small_run_options(toy_root, 10, det=False))
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
@@ -95,11 +95,19 @@ def test_segmentation_toy_training_reports_miou(toy_root, tmp_path):
 def test_two_process_torchrun_training_on_cpu(toy_root, tmp_path,
                                               frozen_stages):
     out = run_tool(
-        'tools/dist_train.sh', DET_CFG, 2, '--work-dir', tmp_path,
-        '--cfg-options', *small_run_options(toy_root, 3),
+        'tools/dist_train.sh',
+        DET_CFG,
+        2,
+        '--work-dir',
+        tmp_path,
+        '--cfg-options',
+        *small_run_options(toy_root, 3),
         f'model.backbone.frozen_stages={frozen_stages}',
-        env={'PYTHON': str(ROOT / '.venv/bin/python'),
-             'PORT': str(free_port()), 'OMP_NUM_THREADS': '1'})
+        env={
+            'PYTHON': str(ROOT / '.venv/bin/python'),
+            'PORT': str(free_port()),
+            'OMP_NUM_THREADS': '1'
+        })
     assert out.returncode == 0, out.stderr[-3000:]
     log = out.stdout + out.stderr
     assert re.search(r'Distributed launcher: pytorch', log)
@@ -116,8 +124,8 @@ def test_two_process_torchrun_training_on_cpu(toy_root, tmp_path,
 def test_missing_data_root_is_a_clear_error(tmp_path):
     cfg = load_config(str(DET_CFG))
     cfg.train_dataloader.dataset.dataset.data_root = str(tmp_path / 'nowhere')
-    with pytest.raises(FileNotFoundError,
-                       match=r'train data root not found: .*nowhere'):
+    with pytest.raises(
+            FileNotFoundError, match=r'train data root not found: .*nowhere'):
         check_data_paths(cfg, ('train', ))
 
 
@@ -128,8 +136,8 @@ def test_unparsable_annotation_file_is_a_clear_error(toy_root, tmp_path):
     bad.write_text('{"images": [')
     cfg = load_config(str(DET_CFG))
     cfg.val_dataloader.dataset.data_root = str(tmp_path) + '/'
-    with pytest.raises(ValueError,
-                       match=r'instances_val.json does not parse as JSON'):
+    with pytest.raises(
+            ValueError, match=r'instances_val.json does not parse as JSON'):
         check_data_paths(cfg, ('val', ))
     out = run_tool('tools/train.py', DET_CFG, '--cfg-options',
                    f'train_dataloader.dataset.dataset.data_root={tmp_path}/')
@@ -144,10 +152,12 @@ def test_config_of_another_toolkit_is_refused(tmp_path):
         load_config(str(cfg))
 
 
-@pytest.mark.parametrize('config,det', [
-    ('configs/toy/mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py', True),
-    ('configs/toy/upernet_swinv2-toy-w8_toy-seg.py', False),
-], ids=['mask-rcnn', 'upernet'])
+@pytest.mark.parametrize(
+    'config,det', [
+        ('configs/toy/mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py', True),
+        ('configs/toy/upernet_swinv2-toy-w8_toy-seg.py', False),
+    ],
+    ids=['mask-rcnn', 'upernet'])
 def test_swin_v2_toy_configs_train_and_evaluate(toy_root, tmp_path, config,
                                                 det):
     out = run_tool('tools/train.py', ROOT / config, '--work-dir', tmp_path,

@@ -12,8 +12,9 @@ from .conftest import DET_CFG
 
 
 def _train_dataset(toy_root):
-    cfg = load_config(str(DET_CFG), {
-        'train_dataloader.dataset.dataset.data_root': f'{toy_root}/'})
+    cfg = load_config(
+        str(DET_CFG),
+        {'train_dataloader.dataset.dataset.data_root': f'{toy_root}/'})
     init_default_scope('mmdet')
     return DATASETS.build(cfg.train_dataloader.dataset)
 

@@ -62,8 +62,7 @@ def det_zoo(toy_root, tmp_path_factory):
     state = save_toolkit_model(config, ckpt, 'mmdet')
     assert 'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight' in state
     metrics, preds = evaluate(config, ckpt, toy_root, tmp / 'theirs.pkl')
-    return dict(tmp=tmp, ckpt=ckpt, state=state, metrics=metrics,
-                preds=preds)
+    return dict(tmp=tmp, ckpt=ckpt, state=state, metrics=metrics, preds=preds)
 
 
 def evaluate(config, ckpt, toy_root, out, *options):
@@ -81,11 +80,11 @@ def assert_same_detections(theirs, ours):
     for a, b in zip(theirs, ours):
         pa, pb = a['pred_instances'], b['pred_instances']
         assert len(pa['scores']) > 0
-        torch.testing.assert_close(pa['scores'], pb['scores'], rtol=0,
-                                   atol=1e-4)
+        torch.testing.assert_close(
+            pa['scores'], pb['scores'], rtol=0, atol=1e-4)
         assert torch.equal(pa['labels'], pb['labels'])
-        torch.testing.assert_close(pa['bboxes'], pb['bboxes'], rtol=0,
-                                   atol=1e-3)
+        torch.testing.assert_close(
+            pa['bboxes'], pb['bboxes'], rtol=0, atol=1e-3)
         ma = mask_utils.decode(pa['masks'])
         mb = mask_utils.decode(pb['masks'])
         assert ma.shape == mb.shape and ma.any()
@@ -95,8 +94,7 @@ def assert_same_detections(theirs, ours):
 SWIN_MM = ('model.backbone.always_shift=True', )
 
 
-def test_mmdet_zoo_detector_evaluates_to_its_own_detections(det_zoo,
-                                                            toy_root):
+def test_mmdet_zoo_detector_evaluates_to_its_own_detections(det_zoo, toy_root):
     metrics, preds = evaluate(DET_CFG, det_zoo['ckpt'], toy_root,
                               det_zoo['tmp'] / 'ours.pkl', *SWIN_MM)
     assert_same_detections(det_zoo['preds'], preds)
@@ -105,10 +103,14 @@ def test_mmdet_zoo_detector_evaluates_to_its_own_detections(det_zoo,
 
 def test_official_detection_layout_evaluates_to_the_same(det_zoo, toy_root):
     prefix = 'backbone.'
-    state = {k: v for k, v in det_zoo['state'].items()
-             if not k.startswith(prefix)}
-    backbone = {k[len(prefix):]: v for k, v in det_zoo['state'].items()
-                if k.startswith(prefix)}
+    state = {
+        k: v
+        for k, v in det_zoo['state'].items() if not k.startswith(prefix)
+    }
+    backbone = {
+        k[len(prefix):]: v
+        for k, v in det_zoo['state'].items() if k.startswith(prefix)
+    }
     official = to_official(from_openmmlab(backbone))
     assert 'layers.0.downsample.reduction.weight' in official
     state.update({prefix + k: v for k, v in official.items()})
@@ -131,12 +133,13 @@ def test_checkpoint_that_does_not_fit_fails_naming_the_problem(
     if change == 'drop_key':
         del state['backbone.stages.2.blocks.1.attn.w_msa.qkv.weight']
     else:
-        state = {k: v for k, v in state.items()
-                 if not k.startswith('backbone.')}
+        state = {
+            k: v
+            for k, v in state.items() if not k.startswith('backbone.')
+        }
         if change == 'resnet':
             state['backbone.conv1.weight'] = torch.zeros(64, 3, 7, 7)
-            state['backbone.layer1.0.conv1.weight'] = torch.zeros(
-                64, 64, 1, 1)
+            state['backbone.layer1.0.conv1.weight'] = torch.zeros(64, 64, 1, 1)
     ckpt = det_zoo['tmp'] / f'{change}.pth'
     torch.save({'state_dict': state}, ckpt)
     result = run_tool('tools/test.py', DET_CFG, ckpt, '--work-dir',
@@ -149,9 +152,9 @@ def test_checkpoint_that_does_not_fit_fails_naming_the_problem(
 
 def test_show_dir_draws_ground_truth_beside_predictions(det_zoo, toy_root):
     show = det_zoo['tmp'] / 'drawn'
-    result = run_tool('tools/test.py', DET_CFG, det_zoo['ckpt'],
-                      '--work-dir', det_zoo['tmp'] / 'show', '--show-dir',
-                      show, '--cfg-options',
+    result = run_tool('tools/test.py', DET_CFG, det_zoo['ckpt'], '--work-dir',
+                      det_zoo['tmp'] / 'show',
+                      '--show-dir', show, '--cfg-options',
                       *small_run_options(toy_root, 1), *SWIN_MM)
     assert result.returncode == 0, result.stderr[-3000:]
     import cv2
@@ -162,8 +165,8 @@ def test_show_dir_draws_ground_truth_beside_predictions(det_zoo, toy_root):
     assert image.shape[1] == 2 * image.shape[0]
     # `make main` tiles some of them into one picture.
     picture = det_zoo['tmp'] / 'tiled.png'
-    tiled = run_tool('tools/analysis/tile_images.py', show, picture,
-                     '--num', 3, '--columns', 2)
+    tiled = run_tool('tools/analysis/tile_images.py', show, picture, '--num',
+                     3, '--columns', 2)
     assert tiled.returncode == 0, tiled.stderr[-2000:]
     assert str(picture) in tiled.stdout
     grid = cv2.imread(str(picture))
@@ -189,13 +192,15 @@ def seg_evaluate(config, ckpt, toy_root, out, *options):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = eval(result.stdout.strip().splitlines()[-1])
     import cv2
-    maps = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-            for p in sorted(out.glob('*.png'))]
+    maps = [
+        cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        for p in sorted(out.glob('*.png'))
+    ]
     return metrics, maps
 
 
-def test_mmseg_zoo_segmentor_evaluates_to_its_own_label_maps(seg_zoo,
-                                                             toy_root):
+def test_mmseg_zoo_segmentor_evaluates_to_its_own_label_maps(
+        seg_zoo, toy_root):
     theirs = seg_evaluate(seg_zoo['config'], seg_zoo['ckpt'], toy_root,
                           seg_zoo['tmp'] / 'theirs')
     ours = seg_evaluate(SEG_CFG, seg_zoo['ckpt'], toy_root,

@@ -8,8 +8,11 @@ import torch
 
 from swin_mm.models import SwinTransformer, SwinTransformerV2, fast_path
 
-SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
-             drop_path_rate=0.)
+SMALL = dict(
+    embed_dims=16,
+    depths=(2, 2, 2, 2),
+    num_heads=(1, 2, 4, 8),
+    drop_path_rate=0.)
 VERSIONS = {'v1': SwinTransformer, 'v2': SwinTransformerV2}
 
 
@@ -39,9 +42,11 @@ def test_forward_hooks_fire_on_attention_mlp_and_blocks(version, train):
     seen = {}
 
     def record(name):
+
         def hook(module, inputs, output):
             seen.setdefault(name, []).append(
                 (tuple(inputs[0].shape), tuple(output.shape)))
+
         return hook
 
     handles = [
@@ -60,10 +65,9 @@ def test_forward_hooks_fire_on_attention_mlp_and_blocks(version, train):
     B, L = 2, 9 * 13  # stage 2 of 72x100: 9x13 tokens
     num_windows = B * math.ceil(9 / M) * math.ceil(13 / M)
     assert seen['block'] == [((B, L, C), (B, L, C))]
-    assert seen['attn'] == [((num_windows, M * M, C),
-                             (num_windows, M * M, C))]
-    assert seen['qkv'] == [((num_windows, M * M, C),
-                            (num_windows, M * M, 3 * C))]
+    assert seen['attn'] == [((num_windows, M * M, C), (num_windows, M * M, C))]
+    assert seen['qkv'] == [((num_windows, M * M, C), (num_windows, M * M,
+                                                      3 * C))]
     assert seen['mlp'] == [((B, L, C), (B, L, C))]
     assert seen['fc1'] == [((B, L, C), (B, L, 4 * C))]
     # Hooks change which path runs, not what it computes.
@@ -95,8 +99,8 @@ def test_empty_batch_gives_empty_maps(version, train, fused):
     model = build(version, fast_path=fused)
     outs = run(model, torch.randn(0, 3, 100, 72), train)
     assert [tuple(o.shape) for o in outs] == [
-        (0, 16 * 2**i, math.ceil(100 / 2**(i + 2)),
-         math.ceil(72 / 2**(i + 2))) for i in range(4)
+        (0, 16 * 2**i, math.ceil(100 / 2**(i + 2)), math.ceil(72 / 2**(i + 2)))
+        for i in range(4)
     ]
     if train:
         sum(o.sum() for o in outs).backward()
@@ -107,13 +111,26 @@ def test_mmdet_keyword_arguments_are_accepted(version):
     # The arguments MMDetection's / MMSegmentation's SwinTransformer take,
     # as their stock configs pass them.
     model = VERSIONS[version](
-        pretrain_img_size=224, in_channels=3, embed_dims=16, patch_size=4,
-        mlp_ratio=4, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
-        strides=(4, 2, 2, 2), out_indices=(0, 1, 2, 3), qkv_bias=True,
-        patch_norm=True, drop_rate=0., attn_drop_rate=0.,
-        drop_path_rate=0.1, use_abs_pos_embed=False,
-        act_cfg=dict(type='GELU'), norm_cfg=dict(type='LN', eps=1e-6),
-        with_cp=False, convert_weights=True, frozen_stages=-1,
+        pretrain_img_size=224,
+        in_channels=3,
+        embed_dims=16,
+        patch_size=4,
+        mlp_ratio=4,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 4, 8),
+        strides=(4, 2, 2, 2),
+        out_indices=(0, 1, 2, 3),
+        qkv_bias=True,
+        patch_norm=True,
+        drop_rate=0.,
+        attn_drop_rate=0.,
+        drop_path_rate=0.1,
+        use_abs_pos_embed=False,
+        act_cfg=dict(type='GELU'),
+        norm_cfg=dict(type='LN', eps=1e-6),
+        with_cp=False,
+        convert_weights=True,
+        frozen_stages=-1,
         init_cfg=None)
     assert model.stages[0].blocks[0].norm1.eps == 1e-6
 
@@ -129,5 +146,6 @@ def test_fused_attention_is_a_deprecated_name_of_fast_path(version):
     model = VERSIONS[version](**SMALL, fused_attention=False)
     assert not any(block.fused for stage in model.stages
                    for block in stage.blocks)
-    assert all(block.fused for stage in build(version).stages
-               for block in stage.blocks)
+    assert all(
+        block.fused for stage in build(version).stages
+        for block in stage.blocks)

@@ -24,11 +24,11 @@ def _openmmlab_swin(toolkit: str, **kwargs):
 
 def _pair(toolkit: str, window_size: int = 7, **ours_kwargs):
     """Swin-T from the toolkit and swin_mm with the toolkit's weights."""
-    theirs = _openmmlab_swin(toolkit, window_size=window_size,
-                             drop_path_rate=0.)
+    theirs = _openmmlab_swin(
+        toolkit, window_size=window_size, drop_path_rate=0.)
     randomize(theirs)
-    ours = SwinTransformer('tiny', window_size=window_size,
-                           drop_path_rate=0., **ours_kwargs)
+    ours = SwinTransformer(
+        'tiny', window_size=window_size, drop_path_rate=0., **ours_kwargs)
     ours.load_state_dict(from_openmmlab(theirs.state_dict()), strict=True)
     theirs.eval()  # their train() override returns None, not the module
     ours.eval()
@@ -38,8 +38,7 @@ def _pair(toolkit: str, window_size: int = 7, **ours_kwargs):
 def _max_diffs(theirs, ours, size):
     x = torch.randn(1, 3, *size)
     with torch.no_grad():
-        return [(a - b).abs().max().item()
-                for a, b in zip(theirs(x), ours(x))]
+        return [(a - b).abs().max().item() for a, b in zip(theirs(x), ours(x))]
 
 
 @pytest.fixture(scope='module', params=['mmdet', 'mmseg'])
@@ -80,8 +79,8 @@ def test_default_skips_shift_only_where_a_stage_fits_in_one_window():
     assert max(diffs[:3]) <= TOL, diffs
     assert diffs[3] > 1e-2, diffs  # the last stage really differs
     # ... and equals always-shift with the last stage's shift turned off.
-    no_shift_last = SwinTransformer('tiny', drop_path_rate=0.,
-                                    always_shift=True)
+    no_shift_last = SwinTransformer(
+        'tiny', drop_path_rate=0., always_shift=True)
     no_shift_last.load_state_dict(ours.state_dict())
     for block in no_shift_last.stages[3].blocks:
         block.shift_size = 0
@@ -94,8 +93,11 @@ def test_default_skips_shift_only_where_a_stage_fits_in_one_window():
 def test_openmmlab_layout_round_trips():
     theirs = _openmmlab_swin('mmdet', drop_path_rate=0.)
     randomize(theirs)
-    state = {k: v for k, v in theirs.state_dict().items()
-             if not k.endswith('relative_position_index')}
+    state = {
+        k: v
+        for k, v in theirs.state_dict().items()
+        if not k.endswith('relative_position_index')
+    }
     back = to_openmmlab(from_openmmlab(state))
     assert list(back) == list(state)
     for key in state:
@@ -107,5 +109,5 @@ def test_parameter_count_equals_openmmlab_swin():
         kwargs = SwinTransformer.arch_zoo[arch]
         theirs = _openmmlab_swin('mmdet', **kwargs)
         ours = SwinTransformer(arch)
-        assert (sum(p.numel() for p in ours.parameters()) ==
-                sum(p.numel() for p in theirs.parameters()))
+        assert (sum(p.numel() for p in ours.parameters()) == sum(
+            p.numel() for p in theirs.parameters()))

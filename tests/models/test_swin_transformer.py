@@ -28,8 +28,8 @@ def test_output_shapes_for_any_input_size(size, out_indices):
     with torch.no_grad():
         outs = model(torch.randn(1, 3, *size))
     assert isinstance(outs, tuple)
-    assert [tuple(o.shape) for o in outs] == expected_shapes(*size,
-                                                             out_indices)
+    assert [tuple(o.shape)
+            for o in outs] == expected_shapes(*size, out_indices)
     assert all(torch.isfinite(o).all() for o in outs)
 
 
@@ -40,12 +40,15 @@ def test_map_smaller_than_one_patch_grid_still_works():
 
 
 def test_every_trainable_parameter_receives_a_gradient():
-    model = small_swin(use_abs_pos_embed=True, pretrain_img_size=64,
-                       drop_path_rate=0.1).train()
+    model = small_swin(
+        use_abs_pos_embed=True, pretrain_img_size=64,
+        drop_path_rate=0.1).train()
     outs = model(torch.randn(2, 3, 64, 96))
     sum(o.square().mean() for o in outs).backward()
-    no_grad = [n for n, p in model.named_parameters()
-               if p.grad is None or p.grad.abs().sum() == 0]
+    no_grad = [
+        n for n, p in model.named_parameters()
+        if p.grad is None or p.grad.abs().sum() == 0
+    ]
     assert no_grad == []
 
 
@@ -96,8 +99,8 @@ def test_with_cp_gives_identical_outputs_and_gradients():
     for a, b in zip(ref_outs, outs_list):
         assert torch.equal(a, b)
     for name in grads[0]:
-        torch.testing.assert_close(grads[0][name], grads[1][name],
-                                   rtol=0, atol=1e-7, msg=name)
+        torch.testing.assert_close(
+            grads[0][name], grads[1][name], rtol=0, atol=1e-7, msg=name)
 
 
 def test_with_cp_trains_when_input_does_not_require_grad():
@@ -110,11 +113,13 @@ def test_with_cp_trains_when_input_does_not_require_grad():
 def test_abs_pos_embed_is_bicubically_resized_to_the_token_grid():
     model = small_swin(use_abs_pos_embed=True, pretrain_img_size=64).eval()
     x = torch.randn(1, 3, 96, 160)  # 24 x 40 tokens, trained on 16 x 16
-    resized = small_swin(use_abs_pos_embed=True,
-                         pretrain_img_size=(96, 160)).eval()
+    resized = small_swin(
+        use_abs_pos_embed=True, pretrain_img_size=(96, 160)).eval()
     state = model.state_dict()
     state['absolute_pos_embed'] = torch.nn.functional.interpolate(
-        state['absolute_pos_embed'], size=(24, 40), mode='bicubic',
+        state['absolute_pos_embed'],
+        size=(24, 40),
+        mode='bicubic',
         align_corners=False)
     resized.load_state_dict(state)
     with torch.no_grad():
@@ -124,8 +129,12 @@ def test_abs_pos_embed_is_bicubically_resized_to_the_token_grid():
 
 # Whole classifiers' parameter counts: torchvision's published num_params
 # (T, S, B) and the paper's 197M (L).
-CLASSIFIER_PARAMS = {'tiny': 28_288_354, 'small': 49_606_258,
-                     'base': 87_768_224, 'large': 197e6}
+CLASSIFIER_PARAMS = {
+    'tiny': 28_288_354,
+    'small': 49_606_258,
+    'base': 87_768_224,
+    'large': 197e6
+}
 
 
 @pytest.mark.parametrize('arch', ['tiny', 'small', 'base', 'large'])
@@ -135,8 +144,9 @@ def test_arch_presets_have_the_papers_size(arch):
     # The classifier has a 1000-class head and one final norm; the backbone
     # has an output norm per stage instead.
     backbone_only = sum(p.numel() for p in model.parameters())
-    classifier = (backbone_only + C8 * 1000 + 1000 + 2 * C8 -
-                  2 * sum(model.num_features))
+    classifier = (
+        backbone_only + C8 * 1000 + 1000 + 2 * C8 -
+        2 * sum(model.num_features))
     expected = CLASSIFIER_PARAMS[arch]
     if arch == 'large':
         assert abs(classifier - expected) / expected < 0.005, classifier
@@ -155,8 +165,10 @@ def test_arch_preset_overridden_by_explicit_arguments():
 
 def test_drop_path_rises_linearly_over_all_blocks():
     model = SwinTransformer(**SMALL, drop_path_rate=0.7)
-    rates = [getattr(b.drop_path, 'drop_prob', 0.0)
-             for s in model.stages for b in s.blocks]
+    rates = [
+        getattr(b.drop_path, 'drop_prob', 0.0) for s in model.stages
+        for b in s.blocks
+    ]
     assert rates == pytest.approx([0.1 * i for i in range(8)])
 
 
@@ -194,8 +206,8 @@ def test_bad_input_raises_value_error_naming_expected_shape(shape, match):
     (dict(frozen_stages=-2), r'frozen_stages must be in \[-1, 4\]'),
     (dict(window_size=0), r'window_size must be a positive int'),
     (dict(arch=3), r'arch must be a str or dict'),
-    (dict(pretrained='a.pth', init_cfg=dict(type='Pretrained')),
-     r'either pretrained or init_cfg'),
+    (dict(pretrained='a.pth',
+          init_cfg=dict(type='Pretrained')), r'either pretrained or init_cfg'),
 ])
 def test_bad_arguments_raise_with_what_is_allowed(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

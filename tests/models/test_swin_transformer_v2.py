@@ -9,15 +9,18 @@ import torch.nn.functional as F
 
 from swin_mm.checkpoint import detect_layout, load_pretrained, to_official
 from swin_mm.models import SwinTransformerV2, fast_path
-from swin_mm.models.fast_path.attention import (attention_by_runs,
-                                                bias_with_masks)
 from swin_mm.models.backbones.swin_transformer_v2 import (SwinBlockV2,
                                                           WindowCosineMSA)
+from swin_mm.models.fast_path.attention import (attention_by_runs,
+                                                bias_with_masks)
 from swin_mm.models.layers import (PatchMergingV2, log_spaced_relative_coords,
                                    window_partition)
 
-SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
-             drop_path_rate=0.)
+SMALL = dict(
+    embed_dims=16,
+    depths=(2, 2, 2, 2),
+    num_heads=(1, 2, 4, 8),
+    drop_path_rate=0.)
 
 
 def _randomize(module, seed=0):
@@ -45,8 +48,8 @@ def test_log_spaced_coords_match_direct_computation(M, pretrained):
     assert table.shape == ((2 * M - 1)**2, 2)
     reference = (pretrained if pretrained else M) - 1
     offsets = range(-(M - 1), M)
-    for row, (dy, dx) in enumerate(
-            (dy, dx) for dy in offsets for dx in offsets):
+    pairs = [(dy, dx) for dy in offsets for dx in offsets]
+    for row, (dy, dx) in enumerate(pairs):
         for value, offset in zip(table[row].tolist(), (dy, dx)):
             x = offset / max(reference, 1) * 8
             expected = math.copysign(math.log2(abs(x) + 1) / 3, x) if x else 0
@@ -97,9 +100,9 @@ def test_cosine_attention_matches_paper_formula():
         expected = _naive_cosine_attention(attn, windows, mask)
         explicit = attn(windows, mask)
         bias_masks = bias_with_masks(attn, mask)  # 2 groups
-        fused = attn.output_projection(attention_by_runs(
-            attn, attn.qkv_projection(windows), bias_masks,
-            ((0, 1, 0), (1, 1, 1), (2, 1, 0), (3, 1, 1))))
+        fused = attn.output_projection(
+            attention_by_runs(attn, attn.qkv_projection(windows), bias_masks,
+                              ((0, 1, 0), (1, 1, 1), (2, 1, 0), (3, 1, 1))))
     torch.testing.assert_close(explicit, expected, rtol=0, atol=1e-5)
     torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
 
@@ -128,8 +131,8 @@ def test_res_post_norm_block_on_one_window():
         expected = y + block.norm2(block.mlp(y))
         for train in (True, False):  # explicit path, chunked inference
             block.train(train)
-            torch.testing.assert_close(block(x, (4, 4)), expected,
-                                       rtol=0, atol=1e-5)
+            torch.testing.assert_close(
+                block(x, (4, 4)), expected, rtol=0, atol=1e-5)
 
 
 def test_patch_merging_v2_normalizes_after_reduction():
@@ -139,8 +142,10 @@ def test_patch_merging_v2_normalizes_after_reduction():
     x = torch.randn(1, 16, 8)
     out, hw = merging(x, (4, 4))
     grid = x.view(1, 4, 4, 8)
-    concat = torch.cat([grid[:, 0::2, 0::2], grid[:, 1::2, 0::2],
-                        grid[:, 0::2, 1::2], grid[:, 1::2, 1::2]], -1)
+    concat = torch.cat([
+        grid[:, 0::2, 0::2], grid[:, 1::2, 0::2], grid[:, 0::2, 1::2],
+        grid[:, 1::2, 1::2]
+    ], -1)
     reduced = concat.view(1, 4, 32) @ merging.reduction.weight.t()
     expected = merging.norm(reduced)
     assert hw == (2, 2)
@@ -169,8 +174,8 @@ def test_v2_frozen_stages_get_no_gradients():
     model = small_v2(window_size=4, frozen_stages=2).train()
     sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
     for name, param in model.named_parameters():
-        frozen = name.startswith(('patch_embed', 'stages.0', 'stages.1',
-                                  'norm0', 'norm1'))
+        frozen = name.startswith(
+            ('patch_embed', 'stages.0', 'stages.1', 'norm0', 'norm1'))
         assert (param.grad is None) == frozen, name
 
 
@@ -275,7 +280,9 @@ def test_v2_window_8_checkpoint_loads_and_runs_at_window_16(tmp_path):
     path = tmp_path / 'swinv2_w8.pth'
     torch.save(_official_v2_state_dict(small_v2(window_size=8)), path)
     model = SwinTransformerV2(
-        **SMALL, window_size=16, pretrained_window_size=8,
+        **SMALL,
+        window_size=16,
+        pretrained_window_size=8,
         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
     attn = model.stages[0].blocks[0].attn

@@ -93,8 +93,8 @@ def test_shift_mask_along_one_dimension_only():
     assert (mask[0] == 0).all()
     col = torch.arange(16) % 4
     left = col < 2
-    assert torch.equal(mask[1] == SHIFT_MASK_VALUE,
-                       left[:, None] != left[None, :])
+    assert torch.equal(mask[1] == SHIFT_MASK_VALUE, left[:, None]
+                       != left[None, :])
 
 
 def test_shift_mask_is_cached_per_size_and_device():

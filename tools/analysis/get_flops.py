@@ -31,20 +31,35 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
-    parser.add_argument('--arch', default='tiny',
-                        choices=sorted(SwinTransformer.arch_zoo))
-    parser.add_argument('--size', type=int, nargs=2, default=(224, 224),
-                        metavar=('H', 'W'), help='input image size')
-    parser.add_argument('--v2', action='store_true',
-                        help='Swin Transformer V2 (SwinTransformerV2)')
+    parser.add_argument(
+        '--arch', default='tiny', choices=sorted(SwinTransformer.arch_zoo))
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=(224, 224),
+        metavar=('H', 'W'),
+        help='input image size')
+    parser.add_argument(
+        '--v2',
+        action='store_true',
+        help='Swin Transformer V2 (SwinTransformerV2)')
     parser.add_argument('--window-size', type=int, default=7)
-    parser.add_argument('--detection-size', type=int, nargs=2,
-                        default=(800, 1333), metavar=('H', 'W'),
-                        help='second input size for the MSA vs W-MSA table')
-    parser.add_argument('--cross-check', action='store_true',
-                        help="also count with MMEngine's FlopAnalyzer")
-    parser.add_argument('--paper-table', action='store_true',
-                        help="measure every model of the paper's table")
+    parser.add_argument(
+        '--detection-size',
+        type=int,
+        nargs=2,
+        default=(800, 1333),
+        metavar=('H', 'W'),
+        help='second input size for the MSA vs W-MSA table')
+    parser.add_argument(
+        '--cross-check',
+        action='store_true',
+        help="also count with MMEngine's FlopAnalyzer")
+    parser.add_argument(
+        '--paper-table',
+        action='store_true',
+        help="measure every model of the paper's table")
     args = parser.parse_args(argv)
     for name in ('size', 'detection_size'):
         if min(getattr(args, name)) < 1:
@@ -57,8 +72,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build(args: argparse.Namespace) -> SwinTransformer:
     cls = SwinTransformerV2 if args.v2 else SwinTransformer
-    return cls(args.arch, window_size=args.window_size,
-               pretrain_img_size=tuple(args.size))
+    return cls(
+        args.arch,
+        window_size=args.window_size,
+        pretrain_img_size=tuple(args.size))
 
 
 def stage_maps(model: SwinTransformer,
@@ -76,10 +93,12 @@ def stage_maps(model: SwinTransformer,
 
 def msa_table(model: SwinTransformer, input_hw: Sequence[int]) -> str:
     """Omega(MSA) and Omega(W-MSA) of one block in every stage."""
-    lines = [f'One block, input {input_hw[0]}x{input_hw[1]} (Omega in G '
-             'multiply-adds; map padded to window multiples):',
-             'stage      h x w     C   M   Omega(MSA)  Omega(W-MSA)  '
-             'MSA/W-MSA']
+    lines = [
+        f'One block, input {input_hw[0]}x{input_hw[1]} (Omega in G '
+        'multiply-adds; map padded to window multiples):',
+        'stage      h x w     C   M   Omega(MSA)  Omega(W-MSA)  '
+        'MSA/W-MSA'
+    ]
     for i, (h, w, C) in enumerate(stage_maps(model, input_hw)):
         M, _ = model.stages[i].blocks[0].window_and_shift((h, w))
         hp, wp = -(-h // M) * M, -(-w // M) * M
@@ -123,11 +142,12 @@ def describe(args: argparse.Namespace) -> str:
         f'(final norm + 1000-class head) {paper_params(model) / 1e6:.2f} M',
         f'FLOPs: {total / 1e9:.3f} G multiply-adds'
     ]
-    lines += [f'  {name:<16} {macs / 1e9:8.3f} G' for name, macs in
-              parts.items()]
+    lines += [
+        f'  {name:<16} {macs / 1e9:8.3f} G' for name, macs in parts.items()
+    ]
     kinds = count_macs_by_kind(model, args.size)
-    lines.append('  by kind: ' + ', '.join(
-        f'{kind} {macs / 1e9:.3f} G' for kind, macs in kinds.items()))
+    lines.append('  by kind: ' + ', '.join(f'{kind} {macs / 1e9:.3f} G'
+                                           for kind, macs in kinds.items()))
     if args.cross_check:
         traced = traced_macs(model, args.size)
         counted = kinds['dense'] + kinds['attention']
@@ -135,14 +155,19 @@ def describe(args: argparse.Namespace) -> str:
             f"cross-check (MMEngine FlopAnalyzer, dense + attention): "
             f"{traced / 1e9:.3f} G vs {counted / 1e9:.3f} G counted, "
             f"difference {100 * (traced / counted - 1):+.3f}%")
-    lines += ['', msa_table(model, args.size), '',
-              msa_table(model, args.detection_size)]
+    lines += [
+        '',
+        msa_table(model, args.size), '',
+        msa_table(model, args.detection_size)
+    ]
     return '\n'.join(lines)
 
 
 def paper_table() -> str:
-    lines = ['| model | input | window | params (M) | paper | diff | '
-             'FLOPs (G) | paper | diff |', '|' + '---|' * 9]
+    lines = [
+        '| model | input | window | params (M) | paper | diff | '
+        'FLOPs (G) | paper | diff |', '|' + '---|' * 9
+    ]
     rows = [(SwinTransformer, 'Swin', row) for row in PAPER_TABLE]
     rows += [(SwinTransformerV2, 'SwinV2', row) for row in PAPER_TABLE_V2]
     for cls, name, (arch, size, window, params_m, gmacs) in rows:

@@ -36,17 +36,28 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
     parser.add_argument('--image', help='image file (default: a toy image)')
-    parser.add_argument('--arch', default='tiny',
-                        choices=sorted(SwinTransformer.arch_zoo))
+    parser.add_argument(
+        '--arch', default='tiny', choices=sorted(SwinTransformer.arch_zoo))
     parser.add_argument('--window-size', type=int, default=7)
-    parser.add_argument('--config', help="take the backbone from this "
-                        "config's model.backbone instead of --arch")
-    parser.add_argument('--checkpoint', help='backbone weights (any layout '
-                        'swin_mm loads)')
-    parser.add_argument('--size', type=int, nargs=2, default=(256, 256),
-                        metavar=('H', 'W'), help='resize the image to this')
-    parser.add_argument('--top', type=int, default=4,
-                        help='strongest channels shown per stage')
+    parser.add_argument(
+        '--config',
+        help="take the backbone from this "
+        "config's model.backbone instead of --arch")
+    parser.add_argument(
+        '--checkpoint', help='backbone weights (any layout '
+        'swin_mm loads)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=(256, 256),
+        metavar=('H', 'W'),
+        help='resize the image to this')
+    parser.add_argument(
+        '--top',
+        type=int,
+        default=4,
+        help='strongest channels shown per stage')
     parser.add_argument('--out', default='work_dirs/features.png')
     args = parser.parse_args(argv)
     if args.image and not os.path.isfile(args.image):
@@ -101,9 +112,11 @@ def stage_features(model: SwinTransformer, image: np.ndarray):
 
 def plot(image: np.ndarray, features, top: int, path: str) -> None:
     cols = 2 + top
-    fig, axes = plt.subplots(len(features), cols,
-                             figsize=(2.2 * cols, 2.3 * len(features)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(features),
+        cols,
+        figsize=(2.2 * cols, 2.3 * len(features)),
+        squeeze=False)
     H = image.shape[0]
     for row, (feature, ax_row) in enumerate(zip(features, axes)):
         C, h, w = feature.shape
@@ -138,8 +151,8 @@ def main(argv=None) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     plot(image, features, min(args.top, min(f.shape[0] for f in features)),
          args.out)
-    print(f'wrote {args.out}: ' + ', '.join(
-        f'stage {i + 1} {tuple(f.shape)}' for i, f in enumerate(features)))
+    print(f'wrote {args.out}: ' + ', '.join(f'stage {i + 1} {tuple(f.shape)}'
+                                            for i, f in enumerate(features)))
     return args.out
 
 

@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from swin_mm.models.layers import (relative_position_index,  # noqa: E402
-                                   shift_window_mask, shift_window_regions,
-                                   window_partition)
+from swin_mm.models.layers import (  # noqa: E402  # isort: skip
+    relative_position_index, shift_window_mask, shift_window_regions,
+    window_partition)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,11 +33,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
-    parser.add_argument('--size', type=int, nargs=2, default=(8, 8),
-                        metavar=('H', 'W'), help='feature-map size (tokens)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=(8, 8),
+        metavar=('H', 'W'),
+        help='feature-map size (tokens)')
     parser.add_argument('--window-size', type=int, default=4)
-    parser.add_argument('--shift', type=int,
-                        help='cyclic shift (default: window size // 2)')
+    parser.add_argument(
+        '--shift', type=int, help='cyclic shift (default: window size // 2)')
     parser.add_argument('--out-dir', default='work_dirs/windows')
     args = parser.parse_args(argv)
     H, W = args.size
@@ -85,8 +90,14 @@ def plot_window_partition(H: int, W: int, M: int, path: str) -> None:
     ax.imshow(padding, interpolation='nearest')
     for w, tokens in enumerate(windows):
         y, x = divmod(int(tokens[0]), Wp)
-        ax.text(x + (M - 1) / 2, y + (M - 1) / 2, f'window {w}',
-                ha='center', va='center', fontsize=9, weight='bold')
+        ax.text(
+            x + (M - 1) / 2,
+            y + (M - 1) / 2,
+            f'window {w}',
+            ha='center',
+            va='center',
+            fontsize=9,
+            weight='bold')
     _draw_windows(ax, Hp, Wp, M)
     ax.set_title(f'W-MSA: {H}x{W} map, {M}x{M} windows '
                  f'(grey: padding to {Hp}x{Wp})')
@@ -98,12 +109,17 @@ def plot_shift_regions(H: int, W: int, M: int, s: int, path: str) -> None:
     Hp, Wp = -(-H // M) * M, -(-W // M) * M
     regions = shift_window_regions((Hp, Wp), M, (s, s)).numpy()
     fig, ax = plt.subplots(figsize=(6, 6 * Hp / Wp))
-    ax.imshow(regions, cmap='Pastel1', vmin=0, vmax=8,
-              interpolation='nearest')
+    ax.imshow(regions, cmap='Pastel1', vmin=0, vmax=8, interpolation='nearest')
     for r in np.unique(regions):
         ys, xs = np.nonzero(regions == r)
-        ax.text(xs.mean(), ys.mean(), str(r), ha='center', va='center',
-                fontsize=16, weight='bold')
+        ax.text(
+            xs.mean(),
+            ys.mean(),
+            str(r),
+            ha='center',
+            va='center',
+            fontsize=16,
+            weight='bold')
     _draw_windows(ax, Hp, Wp, M)
     ax.set_title(f'SW-MSA: after the cyclic shift by ({-s}, {-s}), '
                  f'regions 0..8 under {M}x{M} windows')
@@ -115,11 +131,15 @@ def plot_shift_masks(H: int, W: int, M: int, s: int, path: str) -> None:
     Hp, Wp = -(-H // M) * M, -(-W // M) * M
     masks = shift_window_mask((Hp, Wp), M, (s, s)).numpy()  # nW, N, N
     rows, cols = Hp // M, Wp // M
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(2.6 * cols, 2.6 * rows), squeeze=False)
     for w, ax in enumerate(axes.flat):
-        ax.imshow(masks[w], cmap='gray', vmin=masks.min(), vmax=0,
-                  interpolation='nearest')
+        ax.imshow(
+            masks[w],
+            cmap='gray',
+            vmin=masks.min(),
+            vmax=0,
+            interpolation='nearest')
         ax.set_title(f'window {w}', fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -137,8 +157,14 @@ def plot_relative_position_index(M: int, path: str) -> None:
     if M <= 4:
         for i in range(M * M):
             for j in range(M * M):
-                ax.text(j, i, str(index[i, j]), ha='center', va='center',
-                        fontsize=6, color='white')
+                ax.text(
+                    j,
+                    i,
+                    str(index[i, j]),
+                    ha='center',
+                    va='center',
+                    fontsize=6,
+                    color='white')
     ax.set_title(f'relative position index, {M}x{M} window:\n'
                  f'(dy + {M - 1}) * {2 * M - 1} + (dx + {M - 1}), '
                  f'{(2 * M - 1)**2} table rows')
@@ -152,9 +178,11 @@ def main(argv=None) -> List[str]:
     args = parse_args(argv)
     os.makedirs(args.out_dir, exist_ok=True)
     (H, W), M, s = args.size, args.window_size, args.shift
-    paths = [os.path.join(args.out_dir, name) for name in (
-        'window_partition.png', 'shift_regions.png', 'shift_masks.png',
-        'relative_position_index.png')]
+    paths = [
+        os.path.join(args.out_dir, name)
+        for name in ('window_partition.png', 'shift_regions.png',
+                     'shift_masks.png', 'relative_position_index.png')
+    ]
     plot_window_partition(H, W, M, paths[0])
     plot_shift_regions(H, W, M, s, paths[1])
     plot_shift_masks(H, W, M, s, paths[2])

@@ -36,13 +36,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('src', help='input checkpoint (path or http(s) URL)')
     parser.add_argument('dst', help='output .pth path')
     parser.add_argument(
-        '--to', choices=['swin_mm', 'official'], default='swin_mm',
+        '--to',
+        choices=['swin_mm', 'official'],
+        default='swin_mm',
         help="output layout: swin_mm's keys (default), or the official "
         'detection backbone layout (layers.*, norm0..3)')
-    parser.add_argument('--use-ema', action='store_true',
-                        help="convert the checkpoint's EMA weights")
     parser.add_argument(
-        '--allow-unsafe-unpickle', action='store_true',
+        '--use-ema',
+        action='store_true',
+        help="convert the checkpoint's EMA weights")
+    parser.add_argument(
+        '--allow-unsafe-unpickle',
+        action='store_true',
         help='unpickle in full (can execute code in the file): only for '
         'files you trust completely')
     return parser.parse_args(argv)
@@ -60,9 +65,15 @@ def main(argv=None) -> int:
         return 1
     if args.to == 'official':
         state_dict = to_official(state_dict)
-    torch.save({'state_dict': state_dict,
-                'meta': {'source': args.src, 'source_layout': layout,
-                         'layout': args.to}}, args.dst)
+    torch.save(
+        {
+            'state_dict': state_dict,
+            'meta': {
+                'source': args.src,
+                'source_layout': layout,
+                'layout': args.to
+            }
+        }, args.dst)
 
     params = sum(v.numel() for v in state_dict.values())
     groups = Counter(k.split('.')[0] for k in state_dict)

@@ -26,8 +26,11 @@ load_pipeline = [
 # 2 px or over 40 px of it stay visible (thresholds for 14-48 px shapes;
 # MMDetection's defaults, 10 and 300 px, are for COCO-sized objects).
 train_pipeline = [
-    dict(type='CopyPaste', max_num_pasted=4, bbox_occluded_thr=2,
-         mask_occluded_thr=40),
+    dict(
+        type='CopyPaste',
+        max_num_pasted=4,
+        bbox_occluded_thr=2,
+        mask_occluded_thr=40),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [

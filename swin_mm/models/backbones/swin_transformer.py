@@ -122,8 +122,8 @@ class WindowAttention(BaseModule):
         """(..., C) -> (..., 3C): q, k, v side by side, row by row."""
         raise NotImplementedError
 
-    def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
-                  ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    def scaled_qk(self, q: torch.Tensor,
+                  k: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, float]:
         """(q', k', scale) whose product q' k'^T * scale gives the logits."""
         raise NotImplementedError
 
@@ -138,8 +138,9 @@ class WindowAttention(BaseModule):
         """The parameters B is computed from."""
         raise NotImplementedError
 
-    def split_heads(self, qkv: torch.Tensor
-                    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def split_heads(
+            self, qkv: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Projected (B*nW, N, 3C) windows to q, k, v of (B*nW, heads, N, d).
 
         Split along channels, not stacked and permuted: in backward the
@@ -151,8 +152,7 @@ class WindowAttention(BaseModule):
         heads = self.num_heads
         return tuple(
             part.view(Bw, N, heads, C // heads).transpose(1, 2)
-            for part in qkv.split(C, dim=-1)
-        )  # each Bw, heads, N, d
+            for part in qkv.split(C, dim=-1))  # each Bw, heads, N, d
 
     def output_projection(self, x: torch.Tensor) -> torch.Tensor:
         """The projection after attention, row by row: (..., C) -> (..., C).
@@ -222,17 +222,16 @@ class WindowMSA(WindowAttention):
     def qkv_projection(self, windows: torch.Tensor) -> torch.Tensor:
         return self.qkv(windows)  # ..., 3C
 
-    def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
-                  ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    def scaled_qk(self, q: torch.Tensor,
+                  k: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, float]:
         return q, k, self.scale
 
     def relative_position_bias(self,
                                window_size: Optional[int] = None
                                ) -> torch.Tensor:
         if window_size not in (None, self.window_size):
-            raise ValueError(
-                f'the V1 bias table is for {self.window_size}x'
-                f'{self.window_size} windows, not {window_size}')
+            raise ValueError(f'the V1 bias table is for {self.window_size}x'
+                             f'{self.window_size} windows, not {window_size}')
         N = self.window_size**2
         bias = self.relative_position_bias_table.index_select(
             0, self.relative_position_index)  # N*N, heads
@@ -350,8 +349,8 @@ class SwinBlock(BaseModule):
         return window_shift(padded_hw, self.window_size, self.shift_size,
                             self.always_shift)
 
-    def window_and_shift(self, hw_shape: HWShape
-                         ) -> Tuple[int, Tuple[int, int]]:
+    def window_and_shift(self,
+                         hw_shape: HWShape) -> Tuple[int, Tuple[int, int]]:
         """The window size and (row, column) shift used on an (H, W) map."""
         M = self.window_size
         padded_hw = tuple(-(-size // M) * M for size in hw_shape)
@@ -446,8 +445,8 @@ class SwinStage(BaseModule):
             # Checkpointed too: it would otherwise keep its 4C-channel norm
             # input and output, more than a block keeps.
             x, hw_shape = (
-                cp.checkpoint(self.downsample, x, hw_shape,
-                              use_reentrant=False)
+                cp.checkpoint(
+                    self.downsample, x, hw_shape, use_reentrant=False)
                 if checkpoint else self.downsample(x, hw_shape))
         for block in self.blocks:
             if checkpoint:
@@ -516,14 +515,14 @@ class SwinTransformer(BaseModule):
         init_cfg: Initialization config.
     """
     arch_zoo: Dict[str, dict] = {
-        'tiny': dict(embed_dims=96, depths=(2, 2, 6, 2),
-                     num_heads=(3, 6, 12, 24)),
-        'small': dict(embed_dims=96, depths=(2, 2, 18, 2),
-                      num_heads=(3, 6, 12, 24)),
-        'base': dict(embed_dims=128, depths=(2, 2, 18, 2),
-                     num_heads=(4, 8, 16, 32)),
-        'large': dict(embed_dims=192, depths=(2, 2, 18, 2),
-                      num_heads=(6, 12, 24, 48)),
+        'tiny':
+        dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+        'small':
+        dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+        'base':
+        dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+        'large':
+        dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
     }
 
     def __init__(self,
@@ -573,7 +572,9 @@ class SwinTransformer(BaseModule):
         if fused_attention is not None:
             print_log(
                 'SwinTransformer: fused_attention is deprecated, use '
-                f'fast_path={fused_attention}', logger='current', level=30)
+                f'fast_path={fused_attention}',
+                logger='current',
+                level=30)
             fast_path = fused_attention
         if convert_weights is not None:
             print_log(
@@ -617,8 +618,8 @@ class SwinTransformer(BaseModule):
             norm_cfg=norm_cfg if patch_norm else None)
         self.use_abs_pos_embed = use_abs_pos_embed
         if use_abs_pos_embed:
-            pre_h, pre_w = ((pretrain_img_size, pretrain_img_size) if
-                            isinstance(pretrain_img_size, int) else
+            pre_h, pre_w = ((pretrain_img_size, pretrain_img_size)
+                            if isinstance(pretrain_img_size, int) else
                             tuple(pretrain_img_size))
             self.absolute_pos_embed = nn.Parameter(
                 torch.zeros(1, self.embed_dims, pre_h // patch_size,
@@ -652,9 +653,9 @@ class SwinTransformer(BaseModule):
                     attn_drop_rate=attn_drop_rate,
                     act_cfg=act_cfg))
         for i in self.out_indices:
-            self.add_module(f'norm{i}',
-                            build_norm_layer(norm_cfg,
-                                             self.num_features[i])[1])
+            self.add_module(
+                f'norm{i}',
+                build_norm_layer(norm_cfg, self.num_features[i])[1])
         self._freeze_stages()
 
     def make_stage(self, index: int, **stage_cfg) -> SwinStage:
@@ -718,17 +719,16 @@ class SwinTransformer(BaseModule):
                            num_stages: int) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
             out_indices = (out_indices, )
-        out_indices = tuple(
-            i + num_stages if i < 0 else i for i in out_indices)
+        out_indices = tuple(i + num_stages if i < 0 else i
+                            for i in out_indices)
         if not out_indices or any(not 0 <= i < num_stages
                                   for i in out_indices):
             raise ValueError(
                 f'out_indices must be stage indices in [0, {num_stages - 1}] '
                 f'(or negative from the end), got {out_indices}')
         if list(out_indices) != sorted(set(out_indices)):
-            raise ValueError(
-                f'out_indices must be increasing and unique, got '
-                f'{out_indices}')
+            raise ValueError(f'out_indices must be increasing and unique, got '
+                             f'{out_indices}')
         return out_indices
 
     def _frozen_modules(self) -> List[nn.Module]:
@@ -764,8 +764,8 @@ class SwinTransformer(BaseModule):
                     module.eval()
         return self
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str,
-                              *args, **kwargs) -> None:
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
         """Whatever loads a state dict into this backbone, or into a model
         holding it (``load_state_dict``, mmengine's ``load_checkpoint``, the
         runner's ``load_from`` and ``resume``), its keys under ``prefix``
@@ -778,8 +778,8 @@ class SwinTransformer(BaseModule):
 
     @staticmethod
     def _is_pretrained(init_cfg) -> bool:
-        return isinstance(init_cfg, dict) and init_cfg.get(
-            'type') == 'Pretrained'
+        return isinstance(init_cfg,
+                          dict) and init_cfg.get('type') == 'Pretrained'
 
     def init_weights(self) -> None:
         """Truncated-normal (std 0.02) linears and bias tables, LayerNorm

@@ -95,14 +95,15 @@ class WindowCosineMSA(WindowAttention):
         if self.q_bias is None:
             return qkv
         return qkv + torch.cat(
-            [self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])  # 3C
+            [self.q_bias,
+             torch.zeros_like(self.v_bias), self.v_bias])  # 3C
 
     def logit_scale_value(self) -> torch.Tensor:
         """exp(min(logit_scale, log 100)) per head: (heads, 1, 1)."""
         return torch.clamp(self.logit_scale, max=self.MAX_LOGIT_SCALE).exp()
 
-    def scaled_qk(self, q: torch.Tensor, k: torch.Tensor
-                  ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    def scaled_qk(self, q: torch.Tensor,
+                  k: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, float]:
         # Unit q and k make q k^T the cosine; the scale rides on q.
         q = F.normalize(q, dim=-1) * self.logit_scale_value()
         return q, F.normalize(k, dim=-1), 1.0
@@ -128,9 +129,9 @@ class WindowCosineMSA(WindowAttention):
 
 
 @lru_cache(maxsize=16)
-def _relative_tables(window_size: int, pretrained_window_size: int,
-                     device: torch.device
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+def _relative_tables(
+        window_size: int, pretrained_window_size: int,
+        device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
     """(log-spaced coordinates, flattened relative index) of a window."""
     return (log_spaced_relative_coords(window_size,
                                        pretrained_window_size).to(device),
@@ -163,19 +164,18 @@ class SwinBlockV2(SwinBlock):
     def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm2(x)
 
-    def window_and_shift(self, hw_shape: Tuple[int, int]
-                         ) -> Tuple[int, Tuple[int, int]]:
+    def window_and_shift(
+            self, hw_shape: Tuple[int, int]) -> Tuple[int, Tuple[int, int]]:
         if not self.always_shift and min(hw_shape) <= self.window_size:
             return min(hw_shape), (0, 0)
         return super().window_and_shift(hw_shape)
 
 
-def _per_stage(value: Union[int, Sequence[int]], num_stages: int,
-               name: str, minimum: int) -> Tuple[int, ...]:
-    values = (value, ) * num_stages if isinstance(value, int) else tuple(
-        value)
-    if len(values) != num_stages or any(
-            not isinstance(v, int) or v < minimum for v in values):
+def _per_stage(value: Union[int, Sequence[int]], num_stages: int, name: str,
+               minimum: int) -> Tuple[int, ...]:
+    values = (value, ) * num_stages if isinstance(value, int) else tuple(value)
+    if len(values) != num_stages or any(not isinstance(v, int) or v < minimum
+                                        for v in values):
         raise ValueError(
             f'{name} must be an int >= {minimum} or one per stage '
             f'({num_stages} stages), got {value!r}')
@@ -203,6 +203,7 @@ class SwinTransformerV2(SwinTransformer):
         kwargs: The remaining :class:`SwinTransformer` arguments, except
             ``qk_scale`` (cosine attention has none).
     """
+
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
                  *,
@@ -220,8 +221,8 @@ class SwinTransformerV2(SwinTransformer):
         first = window_size if isinstance(window_size, int) else (
             window_size[0] if len(window_size) else window_size)
         super().__init__(arch, window_size=first, **kwargs)
-        self.window_sizes = tuple(
-            stage.blocks[0].window_size for stage in self.stages)
+        self.window_sizes = tuple(stage.blocks[0].window_size
+                                  for stage in self.stages)
 
     def make_stage(self, index: int, **stage_cfg) -> SwinStage:
         windows = _per_stage(self._window_size_arg, self.num_stages,

@@ -38,12 +38,12 @@ window runs), ``linear`` (oneDNN linear layers), ``settings`` (every
 tunable, in :data:`config`; tests and experiments change it with
 :func:`configure`, never by patching module constants).
 """
-from .settings import FastPathConfig, config, configure  # noqa: I001
 from .block import applies, forward_block
 from .linear import Linear, linear, linear_gelu
 from .plan import WindowPlan, window_plan
+from .settings import FastPathConfig, config, configure  # noqa: I001
 
 __all__ = [
-    'FastPathConfig', 'Linear', 'WindowPlan', 'applies', 'config',
-    'configure', 'forward_block', 'linear', 'linear_gelu', 'window_plan'
+    'FastPathConfig', 'Linear', 'WindowPlan', 'applies', 'config', 'configure',
+    'forward_block', 'linear', 'linear_gelu', 'window_plan'
 ]

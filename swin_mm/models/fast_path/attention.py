@@ -24,7 +24,8 @@ from .settings import config
 Run = Tuple[int, int, int]  # first window, windows, mask group
 
 
-def explicit_attention(attn: nn.Module, qkv: torch.Tensor,
+def explicit_attention(attn: nn.Module,
+                       qkv: torch.Tensor,
                        mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """softmax(q' k'^T * scale + B + mask) v of projected windows
     (B*nW, N, 3C), before the output projection: (B*nW, N, C).
@@ -43,9 +44,10 @@ def explicit_attention(attn: nn.Module, qkv: torch.Tensor,
         logits = torch.add(bias, logits, alpha=scale)
     else:
         nW = mask.shape[0]
-        logits = torch.add(bias + mask[:, None],
-                           logits.view(Bw // nW, nW, heads, N, N),
-                           alpha=scale)  # B, nW, heads, N, N
+        logits = torch.add(
+            bias + mask[:, None],
+            logits.view(Bw // nW, nW, heads, N, N),
+            alpha=scale)  # B, nW, heads, N, N
         logits = logits.view(Bw, heads, N, N)
     weights = attn.attn_drop(logits.softmax(dim=-1))
     out = (weights @ v).transpose(1, 2)  # Bw, N, heads, d
@@ -57,8 +59,8 @@ def bias_with_masks(attn: nn.Module,
     """Relative position bias plus each of G shift masks (G, N, N):
     (G, heads, N, N)."""
     window_size = math.isqrt(group_masks.shape[-1])
-    return (attn.relative_position_bias(window_size) +
-            group_masks[:, None])  # G, heads, N, N
+    return (attn.relative_position_bias(window_size) + group_masks[:, None]
+            )  # G, heads, N, N
 
 
 def attention_by_runs(attn: nn.Module, qkv: torch.Tensor,
@@ -78,14 +80,14 @@ def attention_by_runs(attn: nn.Module, qkv: torch.Tensor,
     q, k, scale = attn.scaled_qk(q, k)
     dropout = attn.attn_drop.p if attn.training else 0.
     if len(runs) > config.max_mask_runs:
-        groups = torch.tensor([group for _, _, group in runs],
-                              device=q.device)
-        counts = torch.tensor([count for _, count, _ in runs],
-                              device=q.device)
+        groups = torch.tensor([group for _, _, group in runs], device=q.device)
+        counts = torch.tensor([count for _, count, _ in runs], device=q.device)
         masks = bias_masks.index_select(
             0, groups.repeat_interleave(counts))  # Bw, heads, N, N
         out = F.scaled_dot_product_attention(
-            q, k, v,
+            q,
+            k,
+            v,
             attn_mask=aligned_attn_mask(masks.to(q.dtype)),
             dropout_p=dropout,
             scale=scale).transpose(1, 2)  # Bw, N, heads, d
@@ -107,8 +109,8 @@ def attention_by_runs(attn: nn.Module, qkv: torch.Tensor,
 def needs_explicit_attention(attn: nn.Module, device: torch.device) -> bool:
     """Whether the bias needs a gradient on a device whose fused kernel
     cannot give one (the CPU); then :func:`explicit_attention` runs."""
-    return (torch.is_grad_enabled() and device.type != 'cuda' and any(
-        p.requires_grad for p in attn.bias_parameters()))
+    return (torch.is_grad_enabled() and device.type != 'cuda'
+            and any(p.requires_grad for p in attn.bias_parameters()))
 
 
 def aligned_attn_mask(mask: torch.Tensor) -> torch.Tensor:

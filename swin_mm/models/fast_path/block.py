@@ -12,12 +12,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import (attention_by_runs, bias_with_masks,
-                        explicit_attention, needs_explicit_attention)
+from ..layers.windows import HWShape
+from .attention import (attention_by_runs, bias_with_masks, explicit_attention,
+                        needs_explicit_attention)
 from .linear import linear_gelu, post_op_applies
 from .plan import WindowPlan, window_plan
 from .settings import config
-from ..layers.windows import HWShape
 
 
 def has_hooks(module: nn.Module) -> bool:
@@ -146,8 +146,8 @@ def forward_in_chunks(block: nn.Module, x: torch.Tensor,
 
     x = out[1:]  # B*L, C
     for part in x.split(tokens_per_chunk):
-        part.add_(block.norm_after_mlp(mlp(block.mlp,
-                                           block.norm_before_mlp(part))))
+        part.add_(
+            block.norm_after_mlp(mlp(block.mlp, block.norm_before_mlp(part))))
     return x.view(B, L, C)
 
 

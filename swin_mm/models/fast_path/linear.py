@@ -38,7 +38,6 @@ from torch.autograd.function import once_differentiable
 
 from .settings import config
 
-
 # The size floor (config.min_onednn_macs, 2^26): on small
 # products oneDNN's per-call cost (weight reorder, the autograd function)
 # outweighs its faster kernel. Measured on one thread, training (forward +
@@ -98,8 +97,8 @@ class _OneDnnLinear(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: torch.Tensor
-                 ) -> Tuple[Optional[torch.Tensor], ...]:
+    def backward(ctx,
+                 grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
         x, weight = ctx.saved_tensors  # tokens, in; out, in
         grad = grad.contiguous()  # tokens, out
         grad_x = grad_weight = grad_bias = None
@@ -116,8 +115,8 @@ class _OneDnnLinear(torch.autograd.Function):
 
 def _needs_grad(*tensors: Optional[torch.Tensor]) -> bool:
     """Whether autograd records an op on these tensors."""
-    return torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in tensors)
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                           for t in tensors)
 
 
 def linear(x: torch.Tensor,
@@ -138,14 +137,17 @@ def linear(x: torch.Tensor,
         (*x.shape[:-1], weight.shape[0]))  # ..., out
 
 
-def _product_of_rows(x: torch.Tensor, weight: torch.Tensor,
-                     bias: Optional[torch.Tensor], post_op: str = 'none',
+def _product_of_rows(x: torch.Tensor,
+                     weight: torch.Tensor,
+                     bias: Optional[torch.Tensor],
+                     post_op: str = 'none',
                      algorithm: str = '') -> torch.Tensor:
     """:func:`_inner_product` of x's rows, without autograd: (..., in) ->
     (..., out)."""
     rows = x.reshape(-1, x.shape[-1])  # tokens, in
-    return _inner_product(rows, weight, bias, post_op, algorithm).view(
-        *x.shape[:-1], weight.shape[0])  # ..., out
+    return _inner_product(rows, weight, bias, post_op,
+                          algorithm).view(*x.shape[:-1],
+                                          weight.shape[0])  # ..., out
 
 
 def post_op_applies(x: torch.Tensor, weight: torch.Tensor,

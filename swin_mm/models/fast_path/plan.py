@@ -103,14 +103,18 @@ def _window_plan(B: int, H: int, W: int, window_size: int, sh: int, sw: int,
         zero_row, M)
 
 
-def window_plan(batch: int, hw: Tuple[int, int], window_size: int,
-                shift: Tuple[int, int],
-                device: torch.device = torch.device('cpu')) -> WindowPlan:
+def window_plan(
+    batch: int,
+    hw: Tuple[int, int],
+    window_size: int,
+    shift: Tuple[int, int],
+    device: torch.device = torch.device('cpu')
+) -> WindowPlan:
     """The :class:`WindowPlan` of a (batch, H, W) map, cached per size.
 
     Equivalent to ``window_partition(cyclic_shift(pad_to_window(x), -shift))``
     followed by :func:`window_reverse`, the inverse shift and cropping, with
     each image's windows reordered by shift mask (see :class:`WindowPlan`).
     """
-    return _window_plan(batch, hw[0], hw[1], window_size, shift[0],
-                        shift[1], torch.device(device))
+    return _window_plan(batch, hw[0], hw[1], window_size, shift[0], shift[1],
+                        torch.device(device))

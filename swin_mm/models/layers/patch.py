@@ -39,8 +39,7 @@ class PatchEmbed(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.patch_size = patch_size
         self.proj = nn.Conv2d(
-            in_channels, embed_dims, kernel_size=patch_size,
-            stride=patch_size)
+            in_channels, embed_dims, kernel_size=patch_size, stride=patch_size)
         self.norm = (
             build_norm_layer(norm_cfg, embed_dims)[1] if norm_cfg else None)
 
@@ -81,10 +80,9 @@ class PatchMerging(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels or 2 * in_channels
         self.norm = (
-            build_norm_layer(norm_cfg, 4 * in_channels)[1]
-            if norm_cfg else None)
-        self.reduction = Linear(
-            4 * in_channels, self.out_channels, bias=False)
+            build_norm_layer(norm_cfg, 4 *
+                             in_channels)[1] if norm_cfg else None)
+        self.reduction = Linear(4 * in_channels, self.out_channels, bias=False)
 
     @staticmethod
     def merge(x: torch.Tensor,
@@ -96,9 +94,10 @@ class PatchMerging(BaseModule):
         x = x.view(B, H, W, C)
         x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))  # B, H', W', C (even)
         x = torch.cat([
-            x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2],
-            x[:, 1::2, 1::2]
-        ], dim=-1)  # B, H'/2, W'/2, 4C
+            x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2,
+                                                                    1::2]
+        ],
+                      dim=-1)  # B, H'/2, W'/2, 4C
         hw_shape = (x.shape[1], x.shape[2])
         return x.view(B, hw_shape[0] * hw_shape[1],
                       4 * C), hw_shape  # B, H'/2 * W'/2, 4C

@@ -49,8 +49,8 @@ def pad_to_window(x: torch.Tensor, window_size: int) -> torch.Tensor:
     return x
 
 
-def window_shift(padded_hw: Tuple[int, int], window_size: int,
-                 shift_size: int, always_shift: bool) -> Tuple[int, int]:
+def window_shift(padded_hw: Tuple[int, int], window_size: int, shift_size: int,
+                 always_shift: bool) -> Tuple[int, int]:
     """The (row, column) cyclic shift of an SW-MSA block on a padded map.
 
     Along a dimension that fits inside one window (padded size <= window)
@@ -61,8 +61,7 @@ def window_shift(padded_hw: Tuple[int, int], window_size: int,
     """
     if always_shift:
         return shift_size, shift_size
-    return tuple(shift_size if size > window_size else 0
-                 for size in padded_hw)
+    return tuple(shift_size if size > window_size else 0 for size in padded_hw)
 
 
 def cyclic_shift(x: torch.Tensor, shift: Tuple[int, int]) -> torch.Tensor:
@@ -137,10 +136,12 @@ def _shift_window_mask(Hp: int, Wp: int, window_size: int, sh: int, sw: int,
     return mask.to(device)
 
 
-def shift_window_mask(padded_hw: Tuple[int, int], window_size: int,
-                      shift: Tuple[int, int],
-                      device: torch.device = torch.device('cpu')
-                      ) -> torch.Tensor:
+def shift_window_mask(
+    padded_hw: Tuple[int, int],
+    window_size: int,
+    shift: Tuple[int, int],
+    device: torch.device = torch.device('cpu')
+) -> torch.Tensor:
     """The SW-MSA attention mask: 0 within a region, -100 across regions.
 
     Built once per (padded size, window, shift, device) and cached; callers
@@ -189,8 +190,9 @@ def log_spaced_relative_coords(window_size: int,
     """
     M = window_size
     offsets = torch.arange(-(M - 1), M, dtype=torch.float32)
-    table = torch.stack(torch.meshgrid(offsets, offsets, indexing='ij'),
-                        dim=-1)  # 2M-1, 2M-1, 2 (dy, dx)
+    table = torch.stack(
+        torch.meshgrid(offsets, offsets, indexing='ij'),
+        dim=-1)  # 2M-1, 2M-1, 2 (dy, dx)
     reference = pretrained_window_size if pretrained_window_size > 0 else M
     table = table / max(reference - 1, 1) * 8
     table = torch.sign(table) * torch.log2(table.abs() + 1) / math.log2(8)

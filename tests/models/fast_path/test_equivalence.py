@@ -18,8 +18,11 @@ from swin_mm.models.fast_path.plan import window_plan
 from swin_mm.models.layers import (cyclic_shift, pad_to_window,
                                    shift_window_mask, window_partition)
 
-SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
-             drop_path_rate=0.)
+SMALL = dict(
+    embed_dims=16,
+    depths=(2, 2, 2, 2),
+    num_heads=(1, 2, 4, 8),
+    drop_path_rate=0.)
 # (H, W) inputs: stage maps unpadded (56x56 -> 14x14 at window 7) and
 # padded at every stage; both shift along both dimensions.
 SIZES = [(224, 224), (150, 203)]
@@ -49,8 +52,10 @@ def _outputs_and_grads(model, x, train):
         if not train:
             return [o for o in outs], {}
         sum((o * o).mean() for o in outs).backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters()
-             if p.grad is not None}
+    grads = {
+        n: p.grad.clone()
+        for n, p in model.named_parameters() if p.grad is not None
+    }
     grads['input'] = x.grad
     return [o.detach() for o in outs], grads
 
@@ -153,8 +158,9 @@ def test_always_shift_fast_path_equals_reference_where_map_fits_window():
     # and (always_shift) cut by the shift mask anyway.
     ref, fast = _pair(always_shift=True)
     x = torch.randn(2, 3, 64, 64)
-    _assert_close(_outputs_and_grads(ref, x, False)[0],
-                  _outputs_and_grads(fast, x, False)[0])
+    _assert_close(
+        _outputs_and_grads(ref, x, False)[0],
+        _outputs_and_grads(fast, x, False)[0])
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
@@ -177,13 +183,15 @@ def test_half_precision_autocast_fast_path_close_to_reference(train, dtype):
         assert torch.isfinite(fast_grads[name]).all(), name
 
 
-@pytest.mark.parametrize('B,hw,M,shift', [
-    (2, (14, 14), 7, (3, 3)),   # unpadded SW-MSA
-    (2, (13, 17), 7, (3, 3)),   # padded SW-MSA
-    (1, (5, 7), 7, (3, 3)),     # one padded window, shifted anyway
-    (3, (9, 9), 4, (0, 0)),     # padded W-MSA
-    (2, (8, 8), 4, (2, 0)),     # shift along rows only
-])
+@pytest.mark.parametrize(
+    'B,hw,M,shift',
+    [
+        (2, (14, 14), 7, (3, 3)),  # unpadded SW-MSA
+        (2, (13, 17), 7, (3, 3)),  # padded SW-MSA
+        (1, (5, 7), 7, (3, 3)),  # one padded window, shifted anyway
+        (3, (9, 9), 4, (0, 0)),  # padded W-MSA
+        (2, (8, 8), 4, (2, 0)),  # shift along rows only
+    ])
 def test_window_plan_is_pad_shift_partition_reordered(B, hw, M, shift):
     """Token ids through the plan and through the reference steps give the
     same windows (up to each image's window order), each with its mask."""
@@ -209,8 +217,7 @@ def test_window_plan_is_pad_shift_partition_reordered(B, hw, M, shift):
         else:
             assert not masks.any()
     # Scatter puts every token back where it came from.
-    assert torch.equal(
-        windows.flatten()[plan.scatter_index], ids.flatten())
+    assert torch.equal(windows.flatten()[plan.scatter_index], ids.flatten())
 
 
 def test_window_plan_runs_cover_windows_with_their_masks():

@@ -118,8 +118,9 @@ def test_linear_falls_back_to_f_linear_where_onednn_does_not_apply(avx512):
         assert not onednn_linear_applies(x, ours.weight)
     # Other dtypes, and a 1-D input.
     assert not onednn_linear_applies(x.double(), ours.weight.double())
-    assert torch.equal(linear(x[0], ours.weight, ours.bias),
-                       F.linear(x[0], ours.weight, ours.bias))
+    assert torch.equal(
+        linear(x[0], ours.weight, ours.bias),
+        F.linear(x[0], ours.weight, ours.bias))
     # Tracing keeps the standard op, so graph tools can read it.
     graph = str(torch.jit.trace(ours, x, check_trace=False).graph)
     assert 'aten::linear' in graph and 'mkldnn' not in graph
@@ -206,13 +207,15 @@ def test_fast_path_mlp_runs_gelu_as_post_op_only_without_autograd(avx512):
 
 
 @pytest.mark.parametrize('with_cp', [False, True])
-def test_backbone_trains_through_onednn_as_through_f_linear(
-        avx512, with_cp):
+def test_backbone_trains_through_onednn_as_through_f_linear(avx512, with_cp):
     from swin_mm.models import SwinTransformer
     torch.manual_seed(0)
-    model = SwinTransformer(embed_dims=16, depths=(2, 2, 2, 2),
-                            num_heads=(1, 2, 4, 8), drop_path_rate=0.,
-                            with_cp=with_cp).train()
+    model = SwinTransformer(
+        embed_dims=16,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 4, 8),
+        drop_path_rate=0.,
+        with_cp=with_cp).train()
     with torch.no_grad():  # away from init: every gradient well above zero
         for param in model.parameters():
             param.add_(0.1 * torch.randn_like(param))
@@ -222,9 +225,10 @@ def test_backbone_trains_through_onednn_as_through_f_linear(
         model.zero_grad(set_to_none=True)
         outs = model(x)
         sum((out * out).mean() for out in outs).backward()
-        return ([out.detach() for out in outs],
-                {name: p.grad.clone()
-                 for name, p in model.named_parameters()})
+        return ([out.detach() for out in outs], {
+            name: p.grad.clone()
+            for name, p in model.named_parameters()
+        })
 
     onednn_outs, onednn_grads = outputs_and_grads()
     assert len(avx512) > 0  # products of every block went through oneDNN
@@ -238,14 +242,13 @@ def test_backbone_trains_through_onednn_as_through_f_linear(
         assert diff <= 1e-5 * ref.abs().max(), name
 
 
-def test_backbone_inference_through_onednn_as_through_f_linear(
-        avx512):
+def test_backbone_inference_through_onednn_as_through_f_linear(avx512):
     # Chunked CPU inference with every product, and the MLP's GELU as a
     # post-op, through oneDNN, against the same model through F.linear.
     from swin_mm.models import SwinTransformer
     torch.manual_seed(0)
-    model = SwinTransformer(embed_dims=16, depths=(2, 2, 2, 2),
-                            num_heads=(1, 2, 4, 8)).eval()
+    model = SwinTransformer(
+        embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8)).eval()
     with torch.no_grad():
         for param in model.parameters():
             param.add_(0.1 * torch.randn_like(param))
