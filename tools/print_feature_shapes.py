@@ -1,8 +1,8 @@
 """Run a swin_mm backbone on one image and print its four feature maps.
 
-The stand-in main job until the detection/segmentation pipeline lands:
-builds ``swin_mm.SwinTransformer`` through MMDetection's registry (as a config
-would), runs an image through it and prints each stage's shape and stride.
+Builds ``swin_mm.SwinTransformer`` through MMDetection's registry (as a
+config would), runs an image through it and prints each stage's shape and
+stride (``make features``).
 
     python tools/print_feature_shapes.py [--arch tiny] [--size 800 1333]
 """

@@ -204,7 +204,7 @@ def check_data_paths(cfg: Config, phases: Iterable[str]) -> None:
             if root and not osp.isdir(root):
                 raise FileNotFoundError(
                     f'{phase} data root not found: {root} (dataset '
-                    f"{dataset.get('type')}; see README for the layout)")
+                    f"{dataset.get('type')}; see the config's data_root)")
             for prefix in (dataset.get('data_prefix') or {}).values():
                 folder = osp.join(root, prefix)
                 if prefix and not osp.isdir(folder):

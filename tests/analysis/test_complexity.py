@@ -1,10 +1,10 @@
 """FLOPs and params as the paper counts them, from the model itself."""
-from pathlib import Path
 
 import pytest
 import torch
 from mmengine.analysis import FlopAnalyzer
 
+from swin_mm.analysis import flops_report
 from swin_mm.analysis.complexity import (PAPER_TABLE, PAPER_TABLE_V2,
                                          count_macs, count_macs_by_kind,
                                          msa_macs, paper_params,
@@ -12,8 +12,6 @@ from swin_mm.analysis.complexity import (PAPER_TABLE, PAPER_TABLE_V2,
 from swin_mm.models import SwinTransformer, SwinTransformerV2
 from swin_mm.models.backbones.swin_transformer import WindowMSA
 from swin_mm.models.layers import window_partition
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize('arch,size,window,params_m,gmacs', PAPER_TABLE)
@@ -80,15 +78,13 @@ def test_analytic_count_equals_traced_count(size):
     assert traced + embed == kinds['dense'] + kinds['attention']
 
 
-def _run_tool(capsys, monkeypatch, argv):
-    monkeypatch.syspath_prepend(str(ROOT / 'tools' / 'analysis'))
-    import get_flops
-    assert get_flops.main(argv) == 0
+def _run_tool(capsys, argv):
+    assert flops_report.main(argv) == 0
     return capsys.readouterr().out
 
 
-def test_get_flops_prints_params_flops_and_msa_table(capsys, monkeypatch):
-    out = _run_tool(capsys, monkeypatch, ['--arch', 'tiny', '--cross-check'])
+def test_get_flops_prints_params_flops_and_msa_table(capsys):
+    out = _run_tool(capsys, ['--arch', 'tiny', '--cross-check'])
     assert 'FLOPs: 4.494 G multiply-adds' in out
     assert 'as the paper counts (final norm + 1000-class head) 28.29 M' in out
     assert 'difference +0.000%' in out
@@ -100,14 +96,14 @@ def test_get_flops_prints_params_flops_and_msa_table(capsys, monkeypatch):
     assert len(stage1) == 1 and float(stage1[0].split()[-1]) > 100
 
 
-def test_get_flops_paper_table(capsys, monkeypatch):
-    out = _run_tool(capsys, monkeypatch, ['--paper-table'])
+def test_get_flops_paper_table(capsys):
+    out = _run_tool(capsys, ['--paper-table'])
     assert out.count('| Swin-') == len(PAPER_TABLE)
     assert out.count('| SwinV2-') == len(PAPER_TABLE_V2)
 
 
-def test_get_flops_v2_cross_check(capsys, monkeypatch):
-    out = _run_tool(capsys, monkeypatch, [
+def test_get_flops_v2_cross_check(capsys):
+    out = _run_tool(capsys, [
         '--v2', '--arch', 'tiny', '--size', '256', '256', '--window-size',
         '16', '--cross-check'
     ])
@@ -120,9 +116,7 @@ def test_get_flops_v2_cross_check(capsys, monkeypatch):
     (['--window-size', '0'], '--window-size must be >= 1'),
     (['--size', '0', '224'], '--size must be positive'),
 ])
-def test_get_flops_rejects_bad_arguments(capsys, monkeypatch, argv, message):
-    monkeypatch.syspath_prepend(str(ROOT / 'tools' / 'analysis'))
-    import get_flops
+def test_get_flops_rejects_bad_arguments(capsys, argv, message):
     with pytest.raises(SystemExit):
-        get_flops.main(argv)
+        flops_report.main(argv)
     assert message in capsys.readouterr().err

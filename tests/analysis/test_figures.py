@@ -4,15 +4,12 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from swin_mm.analysis import feature_figures, window_figures
 
 
 @pytest.fixture
-def tools(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / 'tools' / 'analysis'))
-    import visualize_features
-    import visualize_windows
-    return visualize_windows, visualize_features
+def tools():
+    return window_figures, feature_figures
 
 
 def _assert_png(path, min_side=100):
