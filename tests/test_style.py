@@ -10,6 +10,7 @@ ROOT = Path(__file__).parents[1]
 LINTED = ['swin_mm', 'tools', 'tests', 'configs', 'benchmarks']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'command', [
         ['flake8'],

@@ -96,6 +96,7 @@ def test_get_flops_prints_params_flops_and_msa_table(capsys):
     assert len(stage1) == 1 and float(stage1[0].split()[-1]) > 100
 
 
+@pytest.mark.slow
 def test_get_flops_paper_table(capsys):
     out = _run_tool(capsys, ['--paper-table'])
     assert out.count('| Swin-') == len(PAPER_TABLE)

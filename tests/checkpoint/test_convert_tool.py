@@ -4,10 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from swin_mm.checkpoint import load_pretrained, to_openmmlab
 from .helpers import assert_same_features, features, make_swin
+
+# Subprocesses or large models: out of the everyday subset.
+pytestmark = pytest.mark.slow
 
 TOOL = Path(__file__).parents[2] / 'tools/model_converters/swin_convert.py'
 

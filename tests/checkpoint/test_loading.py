@@ -23,6 +23,7 @@ class RunsCodeWhenUnpickled:
         return (exec, (f'open({self.marker!r}, "w").write("pwned")', ))
 
 
+@pytest.mark.slow
 def test_crafted_pickle_does_not_run_code(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'

@@ -17,6 +17,9 @@ from swin_mm.models import SwinTransformer
 from ..helpers import randomize
 from .test_configs import build_model
 
+# Subprocesses or large models: out of the everyday subset.
+pytestmark = pytest.mark.slow
+
 TOOLKIT_CONFIGS = sorted([
     *(Path(mmdet.__file__).parent / '.mim/configs/swin').glob('*.py'),
     *(Path(mmseg.__file__).parent / '.mim/configs/swin').glob('*.py')

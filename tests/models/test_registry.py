@@ -36,6 +36,7 @@ def test_unknown_swin_mm_type_fails_clearly():
         MODELS.build(dict(type='swin_mm.NoSuchSwin'))
 
 
+@pytest.mark.slow
 def test_fresh_process_builds_from_mmdet_scope_without_custom_imports():
     """A config with only type='swin_mm.SwinTransformer' works: mmengine
     imports swin_mm.registry for the scope, which imports the models."""
