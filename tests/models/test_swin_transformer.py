@@ -1,5 +1,6 @@
-"""SwinTransformer (V1): shapes, gradients, freezing, checkpointing, errors."""
-import math
+"""SwinTransformer (V1): presets, initialisation, absolute position
+embedding, arguments. The generic backbone suite (shapes, gradients,
+freezing, with_cp, bad input) is test_backbone.py."""
 
 import pytest
 import torch
@@ -15,99 +16,12 @@ def small_swin(**kwargs) -> SwinTransformer:
     return model
 
 
-def expected_shapes(h, w, out_indices, C=16):
-    return [(1, C * 2**i, math.ceil(h / 2**(i + 2)), math.ceil(w / 2**(i + 2)))
-            for i in out_indices]
-
-
-@pytest.mark.parametrize('size', [(224, 224), (511, 511), (112, 137),
-                                  (32, 32)])
-@pytest.mark.parametrize('out_indices', [(0, 1, 2, 3), (3, ), (1, 2), (0, )])
-def test_output_shapes_for_any_input_size(size, out_indices):
-    model = small_swin(out_indices=out_indices).eval()
-    with torch.no_grad():
-        outs = model(torch.randn(1, 3, *size))
-    assert isinstance(outs, tuple)
-    assert [tuple(o.shape)
-            for o in outs] == expected_shapes(*size, out_indices)
-    assert all(torch.isfinite(o).all() for o in outs)
-
-
-def test_map_smaller_than_one_patch_grid_still_works():
-    # 5x7 input: 2x2 tokens, far smaller than the 7x7 window.
-    outs = small_swin().eval()(torch.randn(2, 3, 5, 7))
-    assert [o.shape[-2:] for o in outs] == [(2, 2), (1, 1), (1, 1), (1, 1)]
-
-
-def test_every_trainable_parameter_receives_a_gradient():
-    model = small_swin(
-        use_abs_pos_embed=True, pretrain_img_size=64,
-        drop_path_rate=0.1).train()
-    outs = model(torch.randn(2, 3, 64, 96))
-    sum(o.square().mean() for o in outs).backward()
-    no_grad = [
-        n for n, p in model.named_parameters()
-        if p.grad is None or p.grad.abs().sum() == 0
-    ]
-    assert no_grad == []
-
-
-def test_frozen_stages_stay_frozen_after_train():
-    model = small_swin(frozen_stages=2)
-    frozen_prefixes = ('patch_embed.', 'stages.0.', 'stages.1.', 'norm0.',
-                       'norm1.')
-
-    def check():
-        for name, param in model.named_parameters():
-            assert param.requires_grad != name.startswith(frozen_prefixes), \
-                name
-
-    check()  # frozen at construction, before any DDP wrapping
-    model.train()
-    check()
-    assert not model.patch_embed.training and not model.stages[1].training
-    assert model.stages[2].training and model.norm2.training
-    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
-    for name, param in model.named_parameters():
-        assert (param.grad is None) == name.startswith(frozen_prefixes), name
-
-
 def test_frozen_stages_zero_freezes_patch_embed_and_abs_pos_embed_only():
     model = small_swin(frozen_stages=0, use_abs_pos_embed=True).train()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert not any(n.startswith('patch_embed.') for n in trainable)
     assert 'absolute_pos_embed' not in trainable
     assert any(n.startswith('stages.0.') for n in trainable)
-
-
-def test_with_cp_gives_identical_outputs_and_gradients():
-    torch.manual_seed(1)
-    ref = small_swin(drop_path_rate=0.3)
-    ckpt = small_swin(drop_path_rate=0.3, with_cp=True)
-    ckpt.load_state_dict(ref.state_dict())
-    x = torch.randn(2, 3, 72, 88)
-    grads = []
-    for model in (ref, ckpt):
-        torch.manual_seed(7)  # same drop-path draws in both runs
-        outs = model.train()(x)
-        sum((o * o).mean() for o in outs).backward()
-        grads.append({n: p.grad for n, p in model.named_parameters()})
-        model.zero_grad()
-        outs_list = [o.detach() for o in outs]
-        if model is ref:
-            ref_outs = outs_list
-    for a, b in zip(ref_outs, outs_list):
-        assert torch.equal(a, b)
-    for name in grads[0]:
-        torch.testing.assert_close(
-            grads[0][name], grads[1][name], rtol=0, atol=1e-7, msg=name)
-
-
-def test_with_cp_trains_when_input_does_not_require_grad():
-    # Stage 1 frozen: its output needs no grad, yet stages 2-4 must train.
-    model = small_swin(with_cp=True, frozen_stages=1).train()
-    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
-    assert model.stages[2].blocks[0].attn.qkv.weight.grad is not None
 
 
 def test_abs_pos_embed_is_bicubically_resized_to_the_token_grid():
@@ -182,17 +96,6 @@ def test_default_init_is_truncated_normal_and_unit_layer_norm():
     assert 0.015 < table.std() < 0.025
     assert model.norm3.weight.eq(1).all() and model.norm3.bias.eq(0).all()
     assert model.stages[1].blocks[0].attn.qkv.bias.eq(0).all()
-
-
-@pytest.mark.parametrize('shape,match', [
-    ((3, 32, 32), r'4-D tensor \(N, 3, H, W\)'),
-    ((1, 1, 3, 32, 32), r'4-D tensor'),
-    ((1, 4, 32, 32), r'got 4 channels'),
-    ((1, 3, 3, 32), r'one patch at least'),
-])
-def test_bad_input_raises_value_error_naming_expected_shape(shape, match):
-    with pytest.raises(ValueError, match=match):
-        small_swin()(torch.randn(*shape))
 
 
 @pytest.mark.parametrize('kwargs,match', [

@@ -1,6 +1,9 @@
-"""What every swin_mm backbone (V1 and V2) promises its users: forward hooks
-fire on every path, an empty batch gives empty maps, and MMDetection's /
-MMSegmentation's keyword arguments are taken with their meaning."""
+"""What every swin_mm backbone (V1 and V2) promises its users, one suite run
+over both versions: output shapes for any input size, gradients for every
+parameter, frozen stages, with_cp, bad input, forward hooks on every path,
+an empty batch, and MMDetection's / MMSegmentation's keyword arguments with
+their meaning. Version-specific maths lives in test_swin_transformer*.py,
+fast-path equivalence in fast_path/."""
 import math
 
 import pytest
@@ -149,3 +152,111 @@ def test_fused_attention_is_a_deprecated_name_of_fast_path(version):
     assert all(
         block.fused for stage in build(version).stages
         for block in stage.blocks)
+
+
+def expected_shapes(h, w, out_indices, batch=1, C=16):
+    return [(batch, C * 2**i, math.ceil(h / 2**(i + 2)),
+             math.ceil(w / 2**(i + 2))) for i in out_indices]
+
+
+@pytest.mark.parametrize('size', [(224, 224), (511, 511), (112, 137),
+                                  (97, 131), (32, 32), (5, 7)])
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_output_shapes_for_any_input_size(version, size):
+    # 5x7: 2x2 tokens, far smaller than any window.
+    model = build(version).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, *size))
+    assert isinstance(outs, tuple)
+    assert [tuple(o.shape) for o in outs] == expected_shapes(*size, range(4))
+    assert all(torch.isfinite(o).all() for o in outs)
+
+
+@pytest.mark.parametrize('out_indices', [(3, ), (1, 2), (0, ), (-2, -1)])
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_out_indices_choose_the_stages(version, out_indices):
+    model = build(version, out_indices=out_indices).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 96))
+    stages = [i % 4 for i in out_indices]
+    assert [tuple(o.shape) for o in outs] == expected_shapes(64, 96, stages)
+
+
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_every_trainable_parameter_receives_a_gradient(version):
+    model = build(
+        version,
+        use_abs_pos_embed=True,
+        pretrain_img_size=64,
+        drop_path_rate=0.1).train()
+    # Batch 8: drop path (at most 0.1 per block) keeps every branch for
+    # some image.
+    outs = model(torch.randn(8, 3, 64, 96))
+    sum(o.square().mean() for o in outs).backward()
+    no_grad = [
+        n for n, p in model.named_parameters()
+        if p.grad is None or p.grad.abs().sum() == 0
+    ]
+    assert no_grad == []
+
+
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_frozen_stages_stay_frozen_after_train(version):
+    model = build(version, frozen_stages=2)
+    frozen_prefixes = ('patch_embed.', 'stages.0.', 'stages.1.', 'norm0.',
+                       'norm1.')
+
+    def check():
+        for name, param in model.named_parameters():
+            assert param.requires_grad != name.startswith(frozen_prefixes), \
+                name
+
+    check()  # frozen at construction, before any DDP wrapping
+    model.train()
+    check()
+    assert not model.patch_embed.training and not model.stages[1].training
+    assert model.stages[2].training and model.norm2.training
+    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    for name, param in model.named_parameters():
+        assert (param.grad is None) == name.startswith(frozen_prefixes), name
+
+
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_with_cp_gives_identical_outputs_and_gradients(version):
+    ref = build(version, drop_path_rate=0.3)
+    ckpt = build(version, drop_path_rate=0.3, with_cp=True)
+    ckpt.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 72, 88)
+    outs, grads = [], []
+    for model in (ref, ckpt):
+        torch.manual_seed(7)  # same drop-path draws in both runs
+        out = model.train()(x)
+        sum((o * o).mean() for o in out).backward()
+        outs.append([o.detach() for o in out])
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+    for name in grads[0]:
+        torch.testing.assert_close(
+            grads[0][name], grads[1][name], rtol=0, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_with_cp_trains_when_input_does_not_require_grad(version):
+    # Stage 1 frozen: its output needs no grad, yet stages 2-4 must train.
+    model = build(version, with_cp=True, frozen_stages=1).train()
+    sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
+    assert model.stages[2].blocks[0].attn.qkv.weight.grad is not None
+
+
+@pytest.mark.parametrize('shape,match', [
+    ((3, 32, 32), r'4-D tensor \(N, 3, H, W\)'),
+    ((1, 1, 3, 32, 32), r'4-D tensor'),
+    ((1, 4, 32, 32), r'got 4 channels'),
+    ((1, 3, 3, 32), r'one patch at least'),
+])
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_bad_input_raises_value_error_naming_expected_shape(
+        version, shape, match):
+    with pytest.raises(ValueError, match=match):
+        build(version)(torch.randn(*shape))
