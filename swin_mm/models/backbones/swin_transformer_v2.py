@@ -1,9 +1,9 @@
 """Swin Transformer V2 backbone for detection and segmentation.
 
 Implements "Swin Transformer V2: Scaling Up Capacity and Resolution" (Liu et
-al., CVPR 2022, https://arxiv.org/abs/2111.09883) on V1's machinery (window
-plan, fused attention, chunked inference, stages, outputs, freezing,
-checkpointing), changing what V2 changes:
+al., CVPR 2022, https://arxiv.org/abs/2111.09883) on V1's machinery (the
+attention formula, stages, outputs, freezing, checkpointing, the fast
+path), changing what V2 changes:
 
 - scaled cosine attention: cos(q, k) times a learnable per-head logit scale,
   exp(min(logit_scale, log 100)), initialised at log 10;
@@ -188,7 +188,7 @@ class SwinTransformerV2(SwinTransformer):
 
     Build from any OpenMMLab config with ``type='swin_mm.SwinTransformerV2'``.
     Everything :class:`SwinTransformer` offers applies (out_indices with
-    per-output norms, frozen_stages, with_cp, any input size, the fused
+    per-output norms, frozen_stages, with_cp, any input size, the fast
     path, checkpoint loading); the differences:
 
     Args:
