@@ -40,7 +40,8 @@ from swin_mm.registry import MODELS
 from .. import fast_path
 from ..fast_path import Linear
 from ..layers.patch import PatchEmbed, PatchMerging
-from ..layers.windows import (HWShape, cyclic_shift, pad_to_window,
+from ..layers.windows import (HWShape, cyclic_shift,
+                              gather_relative_position_bias, pad_to_window,
                               relative_position_index, shift_window_mask,
                               window_partition, window_reverse, window_shift)
 
@@ -232,14 +233,9 @@ class WindowMSA(WindowAttention):
         if window_size not in (None, self.window_size):
             raise ValueError(f'the V1 bias table is for {self.window_size}x'
                              f'{self.window_size} windows, not {window_size}')
-        N = self.window_size**2
-        bias = self.relative_position_bias_table.index_select(
-            0, self.relative_position_index)  # N*N, heads
-        # Contiguous (a small copy): sums with it then are too, where a
-        # permuted operand would give them its layout, and softmax or the
-        # fused kernel would copy the whole logits into a contiguous one.
-        bias = bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
-        return bias.contiguous()
+        return gather_relative_position_bias(
+            self.relative_position_bias_table,
+            self.relative_position_index)  # heads, N, N
 
     def bias_parameters(self) -> List[nn.Parameter]:
         return [self.relative_position_bias_table]

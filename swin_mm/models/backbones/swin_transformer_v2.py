@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from swin_mm.registry import MODELS
 from ..fast_path import Linear
 from ..layers.patch import PatchMergingV2
-from ..layers.windows import (log_spaced_relative_coords,
+from ..layers.windows import (gather_relative_position_bias,
+                              log_spaced_relative_coords,
                               relative_position_index)
 from .swin_transformer import (SwinBlock, SwinStage, SwinTransformer,
                                WindowAttention)
@@ -118,11 +119,9 @@ class WindowCosineMSA(WindowAttention):
             coords, index = _relative_tables(window_size,
                                              self.pretrained_window_size,
                                              coords.device)
-        N = math.isqrt(index.numel())
         table = self.cpb_mlp(coords)  # (2M-1)^2, heads
-        bias = table.index_select(0, index)
-        bias = bias.view(N, N, -1).permute(2, 0, 1)  # heads, N, N
-        return 16 * torch.sigmoid(bias.contiguous())  # see WindowMSA's
+        bias = gather_relative_position_bias(table, index)  # heads, N, N
+        return 16 * torch.sigmoid(bias)
 
     def bias_parameters(self) -> List[nn.Parameter]:
         return list(self.cpb_mlp.parameters())

@@ -174,6 +174,21 @@ def relative_position_index(window_size: int) -> torch.Tensor:
     return dy * (2 * M - 1) + dx  # M*M, M*M
 
 
+def gather_relative_position_bias(table: torch.Tensor,
+                                  index: torch.Tensor) -> torch.Tensor:
+    """The bias of every token pair of a window, read from a per-offset
+    table: ((2M-1)^2, heads) table, flattened (M*M * M*M,) index ->
+    (heads, M*M, M*M).
+
+    Contiguous (a small copy): sums with it then are too, where a permuted
+    operand would give them its layout, and softmax or a fused attention
+    kernel would copy the whole logits into a contiguous one.
+    """
+    N = math.isqrt(index.numel())
+    bias = table.index_select(0, index)  # N*N, heads
+    return bias.view(N, N, -1).permute(2, 0, 1).contiguous()  # heads, N, N
+
+
 def log_spaced_relative_coords(window_size: int,
                                pretrained_window_size: int = 0
                                ) -> torch.Tensor:
