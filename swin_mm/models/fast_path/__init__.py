@@ -41,7 +41,7 @@ tunable, in :data:`config`; tests and experiments change it with
 from .block import applies, forward_block
 from .linear import Linear, linear, linear_gelu
 from .plan import WindowPlan, window_plan
-from .settings import FastPathConfig, config, configure  # noqa: I001
+from .settings import FastPathConfig, config, configure
 
 __all__ = [
     'FastPathConfig', 'Linear', 'WindowPlan', 'applies', 'config', 'configure',

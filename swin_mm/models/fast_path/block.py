@@ -20,16 +20,18 @@ from .plan import WindowPlan, window_plan
 from .settings import config
 
 
-def has_hooks(module: nn.Module) -> bool:
-    """Whether a forward or backward hook would see ``module`` called: one
-    registered on it, or on every module."""
+def global_hooks() -> bool:
+    """Whether forward or backward hooks are registered on every module."""
     hooks = nn.modules.module
-    return bool(module._forward_hooks or module._forward_pre_hooks
-                or module._backward_hooks or module._backward_pre_hooks
-                or hooks._global_forward_hooks
-                or hooks._global_forward_pre_hooks
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks
                 or hooks._global_backward_hooks
                 or hooks._global_backward_pre_hooks)
+
+
+def has_hooks(module: nn.Module) -> bool:
+    """Whether forward or backward hooks are registered on ``module``."""
+    return bool(module._forward_hooks or module._forward_pre_hooks
+                or module._backward_hooks or module._backward_pre_hooks)
 
 
 def applies(block: nn.Module) -> bool:
@@ -38,7 +40,7 @@ def applies(block: nn.Module) -> bool:
     MLP). The fast path calls those modules' parts, or calls them on chunks
     of tokens, so a hook would miss calls or see other tensors; the
     reference path calls each once on the whole input."""
-    return block.fused and not any(
+    return block.fused and not global_hooks() and not any(
         has_hooks(module) for module in block.modules() if module is not block)
 
 
