@@ -509,7 +509,14 @@ class SwinTransformer(BaseModule):
         convert_weights: Accepted for configs written for MMDetection's Swin;
             swin_mm detects checkpoint layouts itself, so it has no effect.
         init_cfg: Initialization config.
+        stage_block_cfgs: Per-stage overrides of block arguments, one dict
+            per stage, for subclasses (V2: window sizes, pretrained window
+            sizes); configs do not need it.
     """
+    #: The block and the patch merging of stages 2-4 (V2 changes both).
+    block_cls: type = SwinBlock
+    merging_cls: type = PatchMerging
+
     arch_zoo: Dict[str, dict] = {
         'tiny':
         dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
@@ -552,7 +559,8 @@ class SwinTransformer(BaseModule):
                  allow_partial_load: bool = False,
                  pretrained: Optional[str] = None,
                  convert_weights: Optional[bool] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 stage_block_cfgs: Optional[Sequence[dict]] = None) -> None:
         if pretrained is not None:
             if init_cfg is not None:
                 raise ValueError('Give either pretrained or init_cfg, not '
@@ -624,12 +632,24 @@ class SwinTransformer(BaseModule):
 
         # Stochastic depth rises linearly over all blocks.
         dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        block_cfg = dict(
+            window_size=window_size,
+            always_shift=always_shift,
+            fused=fast_path,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            act_cfg=act_cfg)
+        if qk_scale is not None:
+            block_cfg['qk_scale'] = qk_scale
+        if stage_block_cfgs is None:
+            stage_block_cfgs = [{}] * self.num_stages
         self.stages = ModuleList()
         for i, depth in enumerate(self.depths):
             first = sum(self.depths[:i])
             self.stages.append(
-                self.make_stage(
-                    i,
+                SwinStage(
                     in_channels=self.num_features[max(i - 1, 0)],
                     embed_dims=self.num_features[i],
                     depth=depth,
@@ -639,24 +659,17 @@ class SwinTransformer(BaseModule):
                     norm_cfg=norm_cfg,
                     patch_norm=patch_norm,
                     with_cp=with_cp,
-                    window_size=window_size,
-                    always_shift=always_shift,
-                    fused=fast_path,
-                    mlp_ratio=mlp_ratio,
-                    qkv_bias=qkv_bias,
-                    qk_scale=qk_scale,
-                    drop_rate=drop_rate,
-                    attn_drop_rate=attn_drop_rate,
-                    act_cfg=act_cfg))
+                    block_cls=self.block_cls,
+                    merging_cls=self.merging_cls,
+                    **{
+                        **block_cfg,
+                        **stage_block_cfgs[i]
+                    }))
         for i in self.out_indices:
             self.add_module(
                 f'norm{i}',
                 build_norm_layer(norm_cfg, self.num_features[i])[1])
         self._freeze_stages()
-
-    def make_stage(self, index: int, **stage_cfg) -> SwinStage:
-        """Stage ``index`` (0-based) from :class:`SwinStage` arguments."""
-        return SwinStage(**stage_cfg)
 
     @classmethod
     def _resolve_arch(cls, arch: Union[str, dict], embed_dims: Optional[int],

@@ -29,8 +29,7 @@ from ..layers.patch import PatchMergingV2
 from ..layers.windows import (gather_relative_position_bias,
                               log_spaced_relative_coords,
                               relative_position_index)
-from .swin_transformer import (SwinBlock, SwinStage, SwinTransformer,
-                               WindowAttention)
+from .swin_transformer import SwinBlock, SwinTransformer, WindowAttention
 
 
 class WindowCosineMSA(WindowAttention):
@@ -202,6 +201,8 @@ class SwinTransformerV2(SwinTransformer):
         kwargs: The remaining :class:`SwinTransformer` arguments, except
             ``qk_scale`` (cosine attention has none).
     """
+    block_cls = SwinBlockV2
+    merging_cls = PatchMergingV2
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -214,27 +215,22 @@ class SwinTransformerV2(SwinTransformer):
             raise ValueError(
                 'SwinTransformerV2 has no qk_scale: its cosine attention is '
                 'scaled by the learned logit_scale')
-        # Read by make_stage, called from SwinTransformer.__init__.
-        self._window_size_arg = window_size
-        self._pretrained_window_size_arg = pretrained_window_size
-        first = window_size if isinstance(window_size, int) else (
-            window_size[0] if len(window_size) else window_size)
-        super().__init__(arch, window_size=first, **kwargs)
-        self.window_sizes = tuple(stage.blocks[0].window_size
-                                  for stage in self.stages)
-
-    def make_stage(self, index: int, **stage_cfg) -> SwinStage:
-        windows = _per_stage(self._window_size_arg, self.num_stages,
-                             'window_size', 1)
-        pretrained = _per_stage(self._pretrained_window_size_arg,
-                                self.num_stages, 'pretrained_window_size', 0)
-        stage_cfg.pop('qk_scale')
-        stage_cfg.update(
-            window_size=windows[index],
-            pretrained_window_size=pretrained[index],
-            block_cls=SwinBlockV2,
-            merging_cls=PatchMergingV2)
-        return SwinStage(**stage_cfg)
+        arch_cfg = self._resolve_arch(arch, kwargs.get('embed_dims'),
+                                      kwargs.get('depths'),
+                                      kwargs.get('num_heads'))
+        num_stages = len(arch_cfg['depths'])
+        windows = _per_stage(window_size, num_stages, 'window_size', 1)
+        pretrained = _per_stage(pretrained_window_size, num_stages,
+                                'pretrained_window_size', 0)
+        super().__init__(
+            arch,
+            window_size=windows[0],
+            stage_block_cfgs=[
+                dict(window_size=w, pretrained_window_size=p)
+                for w, p in zip(windows, pretrained)
+            ],
+            **kwargs)
+        self.window_sizes = windows
 
     def init_from_scratch(self) -> None:
         """V1's initialisation, then every block's post-norms at zero (as
