@@ -20,7 +20,7 @@ from typing import Dict, Tuple
 
 import torch.nn as nn
 
-from swin_mm.models.layers.windows import HWShape
+from swin_mm.models.layers.windows import HWShape, padded_size
 
 
 def msa_macs(h: int, w: int, C: int) -> int:
@@ -31,10 +31,6 @@ def msa_macs(h: int, w: int, C: int) -> int:
 def window_msa_macs(h: int, w: int, C: int, window_size: int) -> int:
     """Omega(W-MSA): attention within M x M windows (h, w multiples of M)."""
     return 4 * h * w * C**2 + 2 * window_size**2 * h * w * C
-
-
-def _ceil_to(size: int, multiple: int) -> int:
-    return -(-size // multiple) * multiple
 
 
 def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
@@ -48,7 +44,7 @@ def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
     H, W = hw_shape
     M, _ = block.window_and_shift(hw_shape)
     C, hidden = block.attn.embed_dims, block.mlp.fc1.out_features
-    padded = _ceil_to(H, M) * _ceil_to(W, M)  # tokens after padding
+    padded = padded_size(H, M) * padded_size(W, M)  # tokens after padding
     N = M * M
     macs = OrderedDict(
         norm=2 * H * W * C,

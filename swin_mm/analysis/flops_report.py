@@ -23,6 +23,7 @@ from swin_mm.analysis.complexity import (PAPER_TABLE, PAPER_TABLE_V2,
                                          msa_macs, paper_params,
                                          window_msa_macs)
 from swin_mm.models import SwinTransformer, SwinTransformerV2
+from swin_mm.models.layers import padded_size
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -100,7 +101,7 @@ def msa_table(model: SwinTransformer, input_hw: Sequence[int]) -> str:
     ]
     for i, (h, w, C) in enumerate(stage_maps(model, input_hw)):
         M, _ = model.stages[i].blocks[0].window_and_shift((h, w))
-        hp, wp = -(-h // M) * M, -(-w // M) * M
+        hp, wp = padded_size(h, M), padded_size(w, M)
         msa = msa_macs(h, w, C)
         wmsa = window_msa_macs(hp, wp, C, M)
         lines.append(f'{i + 1:>5}  {h:>4} x {w:<4}  {C:>4}  {M:>2}  '

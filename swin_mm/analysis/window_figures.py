@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from swin_mm.models.layers import (relative_position_index, shift_window_mask,
-                                   shift_window_regions, window_partition)
+from swin_mm.models.layers import (padded_size, relative_position_index,
+                                   shift_window_mask, shift_window_regions,
+                                   window_partition)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,7 +72,7 @@ def _draw_windows(ax, Hp: int, Wp: int, M: int) -> None:
 
 
 def plot_window_partition(H: int, W: int, M: int, path: str) -> None:
-    Hp, Wp = -(-H // M) * M, -(-W // M) * M
+    Hp, Wp = padded_size(H, M), padded_size(W, M)
     ids = torch.arange(Hp * Wp).view(1, Hp, Wp, 1)
     windows = window_partition(ids, M)[..., 0]  # nW, M*M
     label = torch.empty(Hp * Wp, dtype=torch.long)
@@ -101,7 +102,7 @@ def plot_window_partition(H: int, W: int, M: int, path: str) -> None:
 
 
 def plot_shift_regions(H: int, W: int, M: int, s: int, path: str) -> None:
-    Hp, Wp = -(-H // M) * M, -(-W // M) * M
+    Hp, Wp = padded_size(H, M), padded_size(W, M)
     regions = shift_window_regions((Hp, Wp), M, (s, s)).numpy()
     fig = Figure(figsize=(6, 6 * Hp / Wp))
     ax = fig.subplots()
@@ -123,7 +124,7 @@ def plot_shift_regions(H: int, W: int, M: int, s: int, path: str) -> None:
 
 
 def plot_shift_masks(H: int, W: int, M: int, s: int, path: str) -> None:
-    Hp, Wp = -(-H // M) * M, -(-W // M) * M
+    Hp, Wp = padded_size(H, M), padded_size(W, M)
     masks = shift_window_mask((Hp, Wp), M, (s, s)).numpy()  # nW, N, N
     rows, cols = Hp // M, Wp // M
     fig = Figure(figsize=(2.6 * cols, 2.6 * rows))

@@ -42,8 +42,9 @@ from ..fast_path import Linear
 from ..layers.patch import PatchEmbed, PatchMerging
 from ..layers.windows import (HWShape, cyclic_shift,
                               gather_relative_position_bias, pad_to_window,
-                              relative_position_index, shift_window_mask,
-                              window_partition, window_reverse, window_shift)
+                              padded_size, relative_position_index,
+                              shift_window_mask, window_partition,
+                              window_reverse, window_shift)
 
 
 def window_attention(q: torch.Tensor,
@@ -349,7 +350,7 @@ class SwinBlock(BaseModule):
                          hw_shape: HWShape) -> Tuple[int, Tuple[int, int]]:
         """The window size and (row, column) shift used on an (H, W) map."""
         M = self.window_size
-        padded_hw = tuple(-(-size // M) * M for size in hw_shape)
+        padded_hw = tuple(padded_size(size, M) for size in hw_shape)
         return M, self.window_shift(padded_hw)
 
     def shifted_window_attention(self, x: torch.Tensor,
@@ -855,7 +856,11 @@ class SwinTransformer(BaseModule):
             x, hw_shape = stage(x, hw_shape)
             if i in self.out_indices:
                 out = getattr(self, f'norm{i}')(x)  # B, L, C_i
-                out = out.view(-1, *hw_shape, self.num_features[i])
-                outs.append(out.permute(0, 3, 1,
-                                        2).contiguous())  # B, C_i, H_i, W_i
+                out = out.view(x.shape[0], *hw_shape, self.num_features[i])
+                # A copy in channels-first order (clone, not contiguous():
+                # that one guards on sizes of 1 when traced).
+                outs.append(
+                    out.permute(0, 3, 1,
+                                2).clone(memory_format=torch.contiguous_format)
+                )  # B, C_i, H_i, W_i
         return tuple(outs)

@@ -29,6 +29,7 @@ from ..layers.patch import PatchMergingV2
 from ..layers.windows import (gather_relative_position_bias,
                               log_spaced_relative_coords,
                               relative_position_index)
+from ..tracing import tracing
 from .swin_transformer import SwinBlock, SwinTransformer, WindowAttention
 
 
@@ -115,9 +116,10 @@ class WindowCosineMSA(WindowAttention):
             self.relative_position_index
         if window_size not in (None, self.window_size):
             # A window shrunk to a small map: the bias is continuous.
-            coords, index = _relative_tables(window_size,
-                                             self.pretrained_window_size,
-                                             coords.device)
+            tables = _relative_tables.__wrapped__ if tracing() else \
+                _relative_tables  # no cache of traced tensors
+            coords, index = tables(window_size, self.pretrained_window_size,
+                                   coords.device)
         table = self.cpb_mlp(coords)  # (2M-1)^2, heads
         bias = gather_relative_position_bias(table, index)  # heads, N, N
         return 16 * torch.sigmoid(bias)

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..layers.windows import HWShape
+from ..tracing import tracing
 from .attention import (attention_by_runs, bias_with_masks, explicit_attention,
                         needs_explicit_attention)
 from .linear import linear_gelu, post_op_applies
@@ -48,7 +49,7 @@ def forward_block(block: nn.Module, x: torch.Tensor,
                   hw_shape: HWShape) -> torch.Tensor:
     """The block's output for (B, H*W, C) tokens of an (H, W) map."""
     if x.device.type == 'cpu' and not block.training \
-            and not torch.is_grad_enabled():
+            and not torch.is_grad_enabled() and not tracing():
         return forward_in_chunks(block, x, hw_shape)
     x = attention_residual(block, x, hw_shape)
     branch = block.norm_after_mlp(block.mlp(block.norm_before_mlp(x)))
@@ -59,7 +60,7 @@ def plan_of(block: nn.Module, batch: int, hw_shape: HWShape,
             device: torch.device) -> WindowPlan:
     """Gather / scatter indices and mask groups of the block's windows."""
     M, shift = block.window_and_shift(hw_shape)
-    return window_plan(batch, hw_shape, M, shift, device)
+    return window_plan(batch, hw_shape, M, shift, device, block.shift_size)
 
 
 def gather_source(block: nn.Module, x: torch.Tensor,
@@ -99,14 +100,16 @@ def attention_residual(block: nn.Module, x: torch.Tensor,
     else:
         qkv = attn.qkv_projection(rows.index_select(
             0, plan.gather_index))  # B*nW*N, 3C
-    qkv = qkv.view(-1, N, 3 * C)  # B*nW, N, 3C
-    if needs_explicit_attention(attn, x.device):
+    slots = plan.gather_index.shape[0]
+    qkv = qkv.view(slots // N, N, 3 * C)  # B*nW, N, 3C
+    if plan.runs is None or needs_explicit_attention(attn, x.device):
         windows = explicit_attention(attn, qkv, plan.window_masks)
     else:
         windows = attention_by_runs(attn, qkv,
                                     bias_with_masks(attn, plan.group_masks),
                                     plan.runs)  # B*nW, N, C
-    tokens = windows.view(-1, C).index_select(0, plan.scatter_index)  # B*L, C
+    tokens = windows.view(slots, C).index_select(0,
+                                                 plan.scatter_index)  # B*L, C
     branch = block.norm_after_attention(attn.output_projection(tokens))
     return add_residual(x, block.drop_path(branch.view(B, L, C)))
 
@@ -198,6 +201,8 @@ def project_before_gather(plan: WindowPlan, tokens: int,
     """
     if config.project_before_gather is not None:
         return config.project_before_gather
+    if plan.runs is None:  # traced: one choice for every size
+        return False
     slots = plan.gather_index.numel()
     return (slots - tokens) * channels > \
         config.project_first_pad_channels * slots

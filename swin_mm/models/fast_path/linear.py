@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ..tracing import tracing
 from .settings import config
 
 # The size floor (config.min_onednn_macs, 2^26): on small
@@ -59,10 +60,9 @@ def _onednn_wanted() -> bool:
 def onednn_linear_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`linear` takes oneDNN's inner product for x and weight.
     """
-    return (not torch.jit.is_tracing() and not torch.jit.is_scripting()
-            and x.device.type == 'cpu' and x.dtype == torch.float32
-            and weight.dtype == torch.float32 and x.dim() >= 2
-            and x.numel() > 0
+    return (not tracing() and x.device.type == 'cpu'
+            and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and x.dim() >= 2 and x.numel() > 0
             and x.numel() * weight.shape[0] >= config.min_onednn_macs
             and torch.backends.mkldnn.enabled
             and torch.backends.mkldnn.is_available() and _onednn_wanted()

@@ -91,16 +91,14 @@ class PatchMerging(BaseModule):
         ((B, ceil(H/2) * ceil(W/2), 4C), halved shape)."""
         B, L, C = x.shape
         H, W = hw_shape
+        Hh, Wh = (H + 1) // 2, (W + 1) // 2
         x = x.view(B, H, W, C)
-        x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))  # B, H', W', C (even)
-        x = torch.cat([
-            x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2,
-                                                                    1::2]
-        ],
-                      dim=-1)  # B, H'/2, W'/2, 4C
-        hw_shape = (x.shape[1], x.shape[2])
-        return x.view(B, hw_shape[0] * hw_shape[1],
-                      4 * C), hw_shape  # B, H'/2 * W'/2, 4C
+        x = F.pad(x, (0, 0, 0, 2 * Wh - W, 0, 2 * Hh - H))  # B, 2Hh, 2Wh, C
+        x = x.view(B, Hh, 2, Wh, 2, C)  # B, Hh, row in 2x2, Wh, column, C
+        # 4C in the order (top-left, bottom-left, top-right, bottom-right):
+        # column-major over the 2 x 2 neighbourhood.
+        x = x.permute(0, 1, 3, 4, 2, 5)  # B, Hh, Wh, column, row, C
+        return x.reshape(B, Hh * Wh, 4 * C), (Hh, Wh)  # B, Hh*Wh, 4C
 
     def forward(self, x: torch.Tensor,
                 hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:

@@ -3,7 +3,8 @@
 Every concept of the shifted-window scheme lives here once, as a free
 function that the attention blocks (V1 and V2) and the analysis tools call:
 
-- ``pad_to_window``: pad a (B, H, W, C) map to multiples of the window.
+- ``padded_size`` / ``pad_to_window``: a size rounded up to, and a
+  (B, H, W, C) map padded to, multiples of the window.
 - ``window_shift``: the shift of one block, with the no-shift rule for maps
   that fit in one window.
 - ``cyclic_shift``: roll the map towards the top-left (and back).
@@ -26,6 +27,8 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 
+from ..tracing import tracing
+
 #: (H, W) of a map of tokens.
 HWShape = Tuple[int, int]
 
@@ -35,6 +38,12 @@ HWShape = Tuple[int, int]
 SHIFT_MASK_VALUE = -100.0
 
 
+def padded_size(size: int, window_size: int) -> int:
+    """``size`` rounded up to a multiple of the window (floor division of
+    non-negative numbers only, which every exporter translates exactly)."""
+    return (size + window_size - 1) // window_size * window_size
+
+
 def pad_to_window(x: torch.Tensor, window_size: int) -> torch.Tensor:
     """Zero-pad a (B, H, W, C) map at the bottom/right to window multiples.
 
@@ -42,8 +51,8 @@ def pad_to_window(x: torch.Tensor, window_size: int) -> torch.Tensor:
     MMDetection: they are zeros that take part in attention.
     """
     _, H, W, _ = x.shape
-    pad_b = (window_size - H % window_size) % window_size
-    pad_r = (window_size - W % window_size) % window_size
+    pad_b = padded_size(H, window_size) - H
+    pad_r = padded_size(W, window_size) - W
     if pad_b or pad_r:
         x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))  # B, Hp, Wp, C
     return x
@@ -61,7 +70,17 @@ def window_shift(padded_hw: Tuple[int, int], window_size: int, shift_size: int,
     """
     if always_shift:
         return shift_size, shift_size
-    return tuple(shift_size if size > window_size else 0 for size in padded_hw)
+    return tuple(
+        _shift_if_wider(size, window_size, shift_size) for size in padded_hw)
+
+
+def _shift_if_wider(size, window_size: int, shift_size: int):
+    if isinstance(size, int):
+        return shift_size if size > window_size else 0
+    # A symbolic size (export, compile): the rule becomes a 0-d tensor in
+    # the graph, so one traced program serves maps wider and narrower than
+    # a window.
+    return (torch.full((), size) > window_size).long() * shift_size
 
 
 def cyclic_shift(x: torch.Tensor, shift: Tuple[int, int]) -> torch.Tensor:
@@ -151,8 +170,10 @@ def shift_window_mask(
         (nW, M*M, M*M) float32 mask, nW = Hp/M * Wp/M windows in row-major
         order, matching :func:`window_partition`.
     """
-    return _shift_window_mask(padded_hw[0], padded_hw[1], window_size,
-                              shift[0], shift[1], torch.device(device))
+    build = _shift_window_mask.__wrapped__ if tracing() else \
+        _shift_window_mask  # no cache of traced tensors
+    return build(padded_hw[0], padded_hw[1], window_size, shift[0], shift[1],
+                 torch.device(device))
 
 
 def relative_position_index(window_size: int) -> torch.Tensor:

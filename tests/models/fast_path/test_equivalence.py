@@ -11,11 +11,13 @@ import pytest
 import torch
 
 from swin_mm.models import SwinTransformer, fast_path
+from swin_mm.models.fast_path import plan as plan_module
 from swin_mm.models.fast_path.attention import (needs_explicit_attention,
                                                 pad_rows)
 from swin_mm.models.fast_path.block import chunk_tokens, project_before_gather
-from swin_mm.models.fast_path.plan import window_plan
-from swin_mm.models.layers import (cyclic_shift, pad_to_window,
+from swin_mm.models.fast_path.plan import (cached_image_plan, image_plan,
+                                           window_plan)
+from swin_mm.models.layers import (cyclic_shift, pad_to_window, padded_size,
                                    shift_window_mask, window_partition)
 from ..test_swin_transformer_v2 import small_v2
 
@@ -192,6 +194,9 @@ def test_half_precision_autocast_fast_path_close_to_reference(train, dtype):
         (1, (5, 7), 7, (3, 3)),  # one padded window, shifted anyway
         (3, (9, 9), 4, (0, 0)),  # padded W-MSA
         (2, (8, 8), 4, (2, 0)),  # shift along rows only
+        (1, (9, 30), 7, (0, 3)),  # shift along columns only, padded
+        (2, (38, 51), 7, (3, 3)),  # many windows, padded
+        (1, (3, 2), 7, (3, 3)),  # a map far smaller than the window
     ])
 def test_window_plan_is_pad_shift_partition_reordered(B, hw, M, shift):
     """Token ids through the plan and through the reference steps give the
@@ -206,7 +211,7 @@ def test_window_plan_is_pad_shift_partition_reordered(B, hw, M, shift):
         if plan.zero_row else source
     windows = source[plan.gather_index].view(-1, M * M)
     assert windows.shape == ref.shape
-    Hp, Wp = -(-H // M) * M, -(-W // M) * M
+    Hp, Wp = padded_size(H, M), padded_size(W, M)
     masks = shift_window_mask((Hp, Wp), M, shift)
     nW = masks.shape[0]
     ref_index = {tuple(w.tolist()): i for i, w in enumerate(ref)}
@@ -242,10 +247,41 @@ def test_window_plan_runs_cover_windows_with_their_masks():
     assert clipped[0][0] == 0
 
 
-def test_window_plan_is_cached():
-    a = window_plan(2, (13, 17), 7, (3, 3))
-    assert window_plan(2, (13, 17), 7, (3, 3)) is a
-    assert window_plan(1, (13, 17), 7, (3, 3)) is not a
+@pytest.mark.parametrize('hw,shift', [((13, 17), (3, 3)), ((5, 30), (0, 3)),
+                                      ((14, 14), (3, 3)), ((9, 9), (0, 0))])
+def test_traced_window_plan_is_pad_shift_partition_in_row_major_order(
+        hw, shift):
+    """With the shift as 0-d tensors (what tracing with symbolic sizes
+    gives), the plan is the reference's windows in the reference's order,
+    each with its paper mask, and a zero row always."""
+    H, W = hw
+    M = 7
+    plan = image_plan(hw, M, 3, tuple(torch.tensor(s) for s in shift),
+                      torch.device('cpu'))
+    assert plan.group_counts is None and plan.zero_row
+    ids = torch.arange(1, H * W + 1).view(1, H, W, 1)  # 0 = padding
+    ref = window_partition(
+        cyclic_shift(pad_to_window(ids, M), (-shift[0], -shift[1])), M)[..., 0]
+    assert torch.equal(plan.gather_index.view(-1, M * M), ref)
+    Hp, Wp = padded_size(H, M), padded_size(W, M)
+    assert torch.equal(plan.window_masks, shift_window_mask((Hp, Wp), M,
+                                                            shift))
+    source = torch.cat([torch.zeros(1, dtype=torch.long), ids.flatten()])
+    assert torch.equal(source[plan.gather_index][plan.scatter_index],
+                       ids.flatten())
+
+
+def test_window_plan_cache_is_keyed_without_batch_and_bounded():
+    device = torch.device('cpu')
+    plan = cached_image_plan((13, 17), 7, 3, (3, 3), device)
+    assert cached_image_plan((13, 17), 7, 3, (3, 3), device) is plan
+    size = len(plan_module._CACHE)
+    for batch in (1, 2, 5):
+        window_plan(batch, (13, 17), 7, (3, 3))
+    assert len(plan_module._CACHE) == size
+    for h in range(1, plan_module.CACHE_SIZE + 10):
+        cached_image_plan((h, 9), 7, 3, (3, 3), device)
+    assert len(plan_module._CACHE) == plan_module.CACHE_SIZE
 
 
 def test_cuda_mask_rows_padded_to_multiple_of_8():
