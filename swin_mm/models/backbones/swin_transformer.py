@@ -339,19 +339,24 @@ class SwinBlock(BaseModule):
     def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
-    def window_shift(self, padded_hw: HWShape) -> Tuple[int, int]:
-        """This block's (row, column) cyclic shift on a padded map."""
+    def window_shift(self,
+                     padded_hw: HWShape,
+                     as_tensor: bool = False) -> Tuple[int, int]:
+        """This block's (row, column) cyclic shift on a padded map (0-d
+        tensors with ``as_tensor``, see :func:`window_shift`)."""
         if not self.shift_size:
             return 0, 0
         return window_shift(padded_hw, self.window_size, self.shift_size,
-                            self.always_shift)
+                            self.always_shift, as_tensor)
 
-    def window_and_shift(self,
-                         hw_shape: HWShape) -> Tuple[int, Tuple[int, int]]:
+    def window_and_shift(
+            self,
+            hw_shape: HWShape,
+            as_tensor: bool = False) -> Tuple[int, Tuple[int, int]]:
         """The window size and (row, column) shift used on an (H, W) map."""
         M = self.window_size
         padded_hw = tuple(padded_size(size, M) for size in hw_shape)
-        return M, self.window_shift(padded_hw)
+        return M, self.window_shift(padded_hw, as_tensor)
 
     def shifted_window_attention(self, x: torch.Tensor,
                                  hw_shape: HWShape) -> torch.Tensor:

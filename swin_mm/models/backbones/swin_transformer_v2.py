@@ -165,10 +165,12 @@ class SwinBlockV2(SwinBlock):
         return self.norm2(x)
 
     def window_and_shift(
-            self, hw_shape: Tuple[int, int]) -> Tuple[int, Tuple[int, int]]:
+            self,
+            hw_shape: Tuple[int, int],
+            as_tensor: bool = False) -> Tuple[int, Tuple[int, int]]:
         if not self.always_shift and min(hw_shape) <= self.window_size:
             return min(hw_shape), (0, 0)
-        return super().window_and_shift(hw_shape)
+        return super().window_and_shift(hw_shape, as_tensor)
 
 
 def _per_stage(value: Union[int, Sequence[int]], num_stages: int, name: str,

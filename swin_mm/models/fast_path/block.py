@@ -59,7 +59,7 @@ def forward_block(block: nn.Module, x: torch.Tensor,
 def plan_of(block: nn.Module, batch: int, hw_shape: HWShape,
             device: torch.device) -> WindowPlan:
     """Gather / scatter indices and mask groups of the block's windows."""
-    M, shift = block.window_and_shift(hw_shape)
+    M, shift = block.window_and_shift(hw_shape, as_tensor=tracing())
     return window_plan(batch, hw_shape, M, shift, device, block.shift_size)
 
 

@@ -130,7 +130,7 @@ def image_plan(hw_shape: Tuple[Size, Size], window_size: int, shift_size: int,
     M = window_size
     Hp, Wp = padded_size(H, M), padded_size(W, M)
     nH, nWc, N = Hp // M, Wp // M, M * M
-    eager = all(isinstance(v, int) for v in (H, W, *shift))
+    eager = not tracing() and all(isinstance(v, int) for v in (H, W, *shift))
     # Sizes as 0-d tensors: arithmetic with symbolic ints stays in the graph.
     H_, W_, Hp_, Wp_, nH_, nWc_, sh, sw = (
         _as_tensor(v, device) for v in (H, W, Hp, Wp, nH, nWc, *shift))

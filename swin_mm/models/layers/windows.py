@@ -58,8 +58,11 @@ def pad_to_window(x: torch.Tensor, window_size: int) -> torch.Tensor:
     return x
 
 
-def window_shift(padded_hw: Tuple[int, int], window_size: int, shift_size: int,
-                 always_shift: bool) -> Tuple[int, int]:
+def window_shift(padded_hw: Tuple[int, int],
+                 window_size: int,
+                 shift_size: int,
+                 always_shift: bool,
+                 as_tensor: bool = False) -> Tuple[int, int]:
     """The (row, column) cyclic shift of an SW-MSA block on a padded map.
 
     Along a dimension that fits inside one window (padded size <= window)
@@ -67,19 +70,21 @@ def window_shift(padded_hw: Tuple[int, int], window_size: int, shift_size: int,
     shifting would only cut it into regions that may not attend to each
     other. MMDetection/MMSegmentation always shift; ``always_shift=True``
     reproduces them.
+
+    With ``as_tensor`` (or symbolic sizes) the rule is decided by 0-d
+    tensors, so that a traced program keeps it for every size instead of
+    fixing the traced size's answer.
     """
     if always_shift:
         return shift_size, shift_size
     return tuple(
-        _shift_if_wider(size, window_size, shift_size) for size in padded_hw)
+        _shift_if_wider(size, window_size, shift_size, as_tensor)
+        for size in padded_hw)
 
 
-def _shift_if_wider(size, window_size: int, shift_size: int):
-    if isinstance(size, int):
+def _shift_if_wider(size, window_size: int, shift_size: int, as_tensor: bool):
+    if isinstance(size, int) and not as_tensor:
         return shift_size if size > window_size else 0
-    # A symbolic size (export, compile): the rule becomes a 0-d tensor in
-    # the graph, so one traced program serves maps wider and narrower than
-    # a window.
     return (torch.full((), size) > window_size).long() * shift_size
 
 
