@@ -96,6 +96,7 @@ def test_one_onnx_file_matches_eager_in_onnxruntime_and_openvino(
             session.run(None, {'image': bad})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('version', ['v1', 'v2'])
 def test_torch_export_program_matches_eager_at_every_size(version):
     model = small_model(version)
@@ -107,6 +108,7 @@ def test_torch_export_program_matches_eager_at_every_size(version):
         assert max_diff(eager(model, x), got) <= 1e-4, (batch, h, w)
 
 
+@pytest.mark.slow
 def test_torch_compile_dynamic_serves_three_sizes_with_one_compilation():
     """Dynamo traces one graph (no graph break, no recompilation) for
     three sizes; ``aot_eager`` runs it through AOT autograd's tracing
@@ -132,6 +134,7 @@ def clear_caches() -> None:
     swin_transformer_v2._relative_tables.cache_clear()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('fast_path', [True, False])
 def test_export_leaves_nothing_that_a_later_eager_forward_reads(fast_path):
     """Export first (dynamic sizes on the fast path, a fixed size on the

@@ -11,6 +11,11 @@ condition                                what runs
 ``fast_path=False`` on the backbone      reference path
 a hook on a module inside the block, or  reference path (every hook sees its
 a global module hook                     module called once, whole tensors)
+traced (``torch.export``, ONNX,          one gather, the explicit attention
+``torch.compile``)                       with each window's mask, one
+                                         scatter: no loop or choice that
+                                         depends on the size, so one
+                                         program serves every size
 CPU, eval mode, no autograd              chunked inference: windows gathered
                                          a few thousand tokens at a time,
                                          fused attention (PyTorch's flash
