@@ -76,9 +76,10 @@ class WindowPlan(NamedTuple):
 
 class ImagePlan(NamedTuple):
     """The plan of one image (see :class:`WindowPlan`): ``gather_index``
-    (nW*N,) holds 1 + the token's row-major index, 0 for padding slots;
-    ``scatter_index`` (H*W,); ``runs`` (window count of each group
-    0-3) eagerly, None traced."""
+    (nW*N,) holds 1 + the token's row-major index, 0 for padding slots
+    (the index itself without ``zero_row``); ``scatter_index`` (H*W,);
+    ``group_counts``: windows in each mask group 0-3 eagerly, None
+    traced."""
     gather_index: torch.Tensor
     scatter_index: torch.Tensor
     window_masks: Optional[torch.Tensor]
