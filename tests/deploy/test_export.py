@@ -136,7 +136,7 @@ def with_fast_path(model: torch.nn.Module, on: bool) -> torch.nn.Module:
 
 
 def clear_caches() -> None:
-    plan._CACHE.clear()
+    plan.cached_image_plan.cache_clear()
     windows._shift_window_mask.cache_clear()
     swin_transformer_v2._relative_tables.cache_clear()
 

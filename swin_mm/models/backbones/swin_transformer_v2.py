@@ -16,7 +16,6 @@ path), changing what V2 changes:
 - per-stage window sizes and pretrained window sizes.
 """
 import math
-from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -29,7 +28,7 @@ from ..layers.patch import PatchMergingV2
 from ..layers.windows import (gather_relative_position_bias,
                               log_spaced_relative_coords,
                               relative_position_index)
-from ..tracing import tracing
+from ..tracing import eager_cache
 from .swin_transformer import SwinBlock, SwinTransformer, WindowAttention
 
 
@@ -116,10 +115,9 @@ class WindowCosineMSA(WindowAttention):
             self.relative_position_index
         if window_size not in (None, self.window_size):
             # A window shrunk to a small map: the bias is continuous.
-            tables = _relative_tables.__wrapped__ if tracing() else \
-                _relative_tables  # no cache of traced tensors
-            coords, index = tables(window_size, self.pretrained_window_size,
-                                   coords.device)
+            coords, index = _relative_tables(window_size,
+                                             self.pretrained_window_size,
+                                             coords.device)
         table = self.cpb_mlp(coords)  # (2M-1)^2, heads
         bias = gather_relative_position_bias(table, index)  # heads, N, N
         return 16 * torch.sigmoid(bias)
@@ -128,7 +126,7 @@ class WindowCosineMSA(WindowAttention):
         return list(self.cpb_mlp.parameters())
 
 
-@lru_cache(maxsize=16)
+@eager_cache(maxsize=16)
 def _relative_tables(
         window_size: int, pretrained_window_size: int,
         device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -18,13 +18,12 @@ column and shifted): group 0 (interior, no mask), 1 (column split),
 only, never on the map's size; that they equal the paper's 9-region mask
 (``swin_mm.models.layers.windows.shift_window_mask``) is tested.
 """
-from collections import OrderedDict
 from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 
 from ..layers.windows import SHIFT_MASK_VALUE, padded_size
-from ..tracing import tracing
+from ..tracing import eager_cache, tracing
 
 #: A size or shift: a Python int eagerly; under tracing a symbolic int, or
 #: a 0-d tensor where a rule on symbolic sizes decides it.
@@ -202,29 +201,13 @@ def batch_runs(counts: Tuple[int, ...], batch: int) -> Tuple[Run, ...]:
     return tuple(runs)
 
 
-#: Eager image plans by (H, W, M, s, sh, sw, device): bounded, and never
-#: filled while tracing (a traced plan holds symbolic values).
-_CACHE: 'OrderedDict[tuple, ImagePlan]' = OrderedDict()
-CACHE_SIZE = 64
-
-
+@eager_cache(maxsize=64)
 def cached_image_plan(hw_shape: Tuple[Size, Size], window_size: int,
                       shift_size: int, shift: Tuple[Size, Size],
                       device: torch.device) -> ImagePlan:
-    """:func:`image_plan`, cached for eager calls (keyed without the
-    batch)."""
-    key = (*hw_shape, window_size, shift_size, *shift, device)
-    if tracing() or not all(isinstance(v, int) for v in key[:-1]):
-        return image_plan(hw_shape, window_size, shift_size, shift, device)
-    plan = _CACHE.get(key)
-    if plan is None:
-        plan = image_plan(hw_shape, window_size, shift_size, shift, device)
-        _CACHE[key] = plan
-        if len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(key)
-    return plan
+    """:func:`image_plan`, cached per map size (not per batch) for eager
+    calls; never filled while tracing."""
+    return image_plan(hw_shape, window_size, shift_size, shift, device)
 
 
 def window_plan(batch: Size,

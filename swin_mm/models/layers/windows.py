@@ -21,13 +21,12 @@ The fast path's window plan (``swin_mm.models.fast_path.plan``) is built by
 applying these functions to a map of token ids.
 """
 import math
-from functools import lru_cache
 from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 
-from ..tracing import tracing
+from ..tracing import eager_cache
 
 #: (H, W) of a map of tokens.
 HWShape = Tuple[int, int]
@@ -148,7 +147,7 @@ def shift_window_regions(padded_hw: Tuple[int, int], window_size: int,
     return bands(Hp, sh)[:, None] * 3 + bands(Wp, sw)[None, :]  # Hp, Wp
 
 
-@lru_cache(maxsize=64)
+@eager_cache(maxsize=64)
 def _shift_window_mask(Hp: int, Wp: int, window_size: int, sh: int, sw: int,
                        device: torch.device) -> torch.Tensor:
     regions = shift_window_regions((Hp, Wp), window_size, (sh, sw))
@@ -175,10 +174,8 @@ def shift_window_mask(
         (nW, M*M, M*M) float32 mask, nW = Hp/M * Wp/M windows in row-major
         order, matching :func:`window_partition`.
     """
-    build = _shift_window_mask.__wrapped__ if tracing() else \
-        _shift_window_mask  # no cache of traced tensors
-    return build(padded_hw[0], padded_hw[1], window_size, shift[0], shift[1],
-                 torch.device(device))
+    return _shift_window_mask(padded_hw[0], padded_hw[1], window_size,
+                              shift[0], shift[1], torch.device(device))
 
 
 def relative_position_index(window_size: int) -> torch.Tensor:

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from swin_mm.models import SwinTransformer, fast_path
-from swin_mm.models.fast_path import plan as plan_module
 from swin_mm.models.fast_path.attention import (needs_explicit_attention,
                                                 pad_rows)
 from swin_mm.models.fast_path.block import chunk_tokens, project_before_gather
@@ -275,13 +274,14 @@ def test_window_plan_cache_is_keyed_without_batch_and_bounded():
     device = torch.device('cpu')
     plan = cached_image_plan((13, 17), 7, 3, (3, 3), device)
     assert cached_image_plan((13, 17), 7, 3, (3, 3), device) is plan
-    size = len(plan_module._CACHE)
+    info = cached_image_plan.cache_info
+    size = info().currsize
     for batch in (1, 2, 5):
         window_plan(batch, (13, 17), 7, (3, 3))
-    assert len(plan_module._CACHE) == size
-    for h in range(1, plan_module.CACHE_SIZE + 10):
+    assert info().currsize == size
+    for h in range(1, info().maxsize + 10):
         cached_image_plan((h, 9), 7, 3, (3, 3), device)
-    assert len(plan_module._CACHE) == plan_module.CACHE_SIZE
+    assert info().currsize == info().maxsize
 
 
 def test_cuda_mask_rows_padded_to_multiple_of_8():
