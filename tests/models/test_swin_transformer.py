@@ -109,6 +109,7 @@ def test_default_init_is_truncated_normal_and_unit_layer_norm():
     (dict(frozen_stages=-2), r'frozen_stages must be in \[-1, 4\]'),
     (dict(window_size=0), r'window_size must be a positive int'),
     (dict(arch=3), r'arch must be a str or dict'),
+    (dict(stage_block_cfgs=[{}]), r'one dict per stage \(4\), got 1'),
     (dict(pretrained='a.pth',
           init_cfg=dict(type='Pretrained')), r'either pretrained or init_cfg'),
 ])

@@ -651,6 +651,10 @@ class SwinTransformer(BaseModule):
             block_cfg['qk_scale'] = qk_scale
         if stage_block_cfgs is None:
             stage_block_cfgs = [{}] * self.num_stages
+        if len(stage_block_cfgs) != self.num_stages:
+            raise ValueError(
+                f'stage_block_cfgs needs one dict per stage '
+                f'({self.num_stages}), got {len(stage_block_cfgs)}')
         self.stages = ModuleList()
         for i, depth in enumerate(self.depths):
             first = sum(self.depths[:i])
