@@ -1,0 +1,158 @@
+"""Swin on a CPU, runtime by runtime: swin_mm and MMDetection's Swin in
+PyTorch, and exported to ONNX Runtime and OpenVINO.
+
+Same weights. swin_mm is exported once (dynamic sizes) and that one file
+serves every size; MMDetection's Swin is exported at each size (its fixed-
+size export, the best it offers). Rounds interleaved over all runtimes,
+medians; images per second, speed-up over MMDetection's Swin in PyTorch
+fp32, and the output's relative error (max over outputs of
+||out - ref|| / ||ref||, ref: the same model in PyTorch fp32). Run from
+the repository root:
+
+    python -m benchmarks.runtimes --sizes 224x224x8 800x1344x1 --rounds 5
+"""
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+import torch
+
+from benchmarks.swin_vs_mmdet import (build_pair, describe_machine,
+                                      parse_case_size)
+from swin_mm.deploy import export_onnx
+
+Runner = Callable[[np.ndarray], List[np.ndarray]]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser.add_argument('--arch', default='tiny')
+    parser.add_argument(
+        '--sizes', nargs='+', default=['224x224x8', '800x1344x1'])
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def torch_runner(model: torch.nn.Module, bf16: bool = False) -> Runner:
+
+    def run(x: np.ndarray) -> List[np.ndarray]:
+        with torch.no_grad(), torch.autocast(
+                'cpu', dtype=torch.bfloat16, enabled=bf16):
+            return [o.float().numpy() for o in model(torch.from_numpy(x))]
+
+    return run
+
+
+def onnxruntime_runner(file: str, threads: int) -> Runner:
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(
+        file, options, providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})
+
+
+def openvino_runner(file: str, threads: int, precision: str) -> Runner:
+    import openvino
+    compiled = openvino.Core().compile_model(file, 'CPU', {
+        'INFERENCE_PRECISION_HINT': precision,
+        'INFERENCE_NUM_THREADS': threads
+    })
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> List[np.ndarray]:
+        out = request.infer([x])
+        return [np.asarray(out[i]) for i in range(len(compiled.outputs))]
+
+    return run
+
+
+def export_fixed(model: torch.nn.Module, x: torch.Tensor, file: str) -> str:
+    """``torch.onnx.export`` at one size (what MMDetection's Swin offers)."""
+    with torch.no_grad():
+        program = torch.onnx.export(
+            model.eval(), (x, ),
+            input_names=['image'],
+            opset_version=18,
+            dynamo=True,
+            verbose=False)
+    program.save(file)
+    return file
+
+
+def relative_error(got: Sequence[np.ndarray],
+                   ref: Sequence[np.ndarray]) -> float:
+    return max(
+        float(np.linalg.norm(g - r) / np.linalg.norm(r))
+        for g, r in zip(got, ref))
+
+
+def time_runners(runners: Dict[str, Runner], x: np.ndarray,
+                 rounds: int) -> Dict[str, float]:
+    """Median seconds per call, rounds interleaved (one warm-up call)."""
+    for run in runners.values():
+        run(x)
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(x)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    theirs, ours = build_pair(args.arch)
+    theirs.eval()
+    ours.eval()
+    work = tempfile.mkdtemp(prefix='swin_runtimes_')
+    ours_file = export_onnx(ours, os.path.join(work, 'swin_mm.onnx'))
+    print(describe_machine('cpu', None))
+    print('| input | runtime | model | img/s | vs MMDetection PyTorch fp32 '
+          '| relative error |')
+    print('|---|---|---|---|---|---|')
+    for text in args.sizes:
+        (h, w), batch = parse_case_size(text)
+        x = torch.randn(batch, 3, h, w)
+        theirs_file = export_fixed(theirs, x,
+                                   os.path.join(work, f'mmdet_{text}.onnx'))
+        runners = {}
+        for model_name, model, file in (('MMDetection', theirs, theirs_file),
+                                        ('swin_mm', ours, ours_file)):
+            runners[model_name, 'PyTorch fp32'] = torch_runner(model)
+            runners[model_name, 'PyTorch bf16'] = torch_runner(model, True)
+            runners[model_name, 'ONNX Runtime fp32'] = onnxruntime_runner(
+                file, args.threads)
+            runners[model_name,
+                    'OpenVINO f32'] = openvino_runner(file, args.threads,
+                                                      'f32')
+            runners[model_name,
+                    'OpenVINO bf16'] = openvino_runner(file, args.threads,
+                                                       'bf16')
+        data = x.numpy()
+        refs = {
+            m: runners[m, 'PyTorch fp32'](data)
+            for m in ('MMDetection', 'swin_mm')
+        }
+        seconds = time_runners(runners, data, args.rounds)
+        base = seconds['MMDetection', 'PyTorch fp32']
+        for (model_name, runtime), t in seconds.items():
+            error = relative_error(runners[model_name, runtime](data),
+                                   refs[model_name])
+            print(f'| {text} | {runtime} | {model_name} | {batch / t:.2f} | '
+                  f'{base / t:.2f}x | {error:.1e} |')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,45 @@
+"""The runtime benchmark's parts: runners agree with PyTorch, timing covers
+every runner, the error is relative."""
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import runtimes
+from swin_mm.deploy import export_onnx
+from swin_mm.models import SwinTransformer
+
+
+def test_relative_error_is_norm_of_difference_over_norm_of_reference():
+    ref = [np.array([3.0, 4.0]), np.ones(4)]
+    got = [np.array([3.0, 4.5]), np.ones(4)]
+    assert runtimes.relative_error(got, ref) == pytest.approx(0.1)
+    assert runtimes.relative_error(ref, ref) == 0
+
+
+def test_time_runners_times_every_runner_each_round():
+    calls = []
+    medians = runtimes.time_runners(
+        {name: (lambda x, n=name: calls.append(n))
+         for name in 'ab'},
+        np.zeros(1),
+        rounds=3)
+    assert set(medians) == {'a', 'b'}
+    assert calls == ['a', 'b'] + ['a', 'b'] * 3  # warm-up, then interleaved
+
+
+@pytest.mark.slow
+def test_every_runtime_runs_the_exported_backbone(tmp_path):
+    torch.manual_seed(0)
+    model = SwinTransformer(
+        arch=dict(embed_dims=16, depths=(2, 2), num_heads=(1, 2)),
+        out_indices=(0, 1)).eval()
+    file = export_onnx(model, str(tmp_path / 'm.onnx'))
+    x = torch.randn(1, 3, 64, 96).numpy()
+    ref = runtimes.torch_runner(model)(x)
+    for run in (runtimes.onnxruntime_runner(file, 1),
+                runtimes.openvino_runner(file, 1, 'f32')):
+        assert runtimes.relative_error(run(x), ref) < 1e-5
+    assert runtimes.relative_error(
+        runtimes.openvino_runner(file, 1, 'bf16')(x), ref) < 0.05
+    assert runtimes.relative_error(
+        runtimes.torch_runner(model, bf16=True)(x), ref) < 0.05
