@@ -78,9 +78,10 @@ def openvino_runner(file: str, threads: int, precision: str) -> Runner:
 
 def export_fixed(model: torch.nn.Module, x: torch.Tensor, file: str) -> str:
     """``torch.onnx.export`` at one size (what MMDetection's Swin offers)."""
+    model.eval()  # (MMDetection's Swin.train() returns None: no chaining)
     with torch.no_grad():
         program = torch.onnx.export(
-            model.eval(), (x, ),
+            model, (x, ),
             input_names=['image'],
             opset_version=18,
             dynamo=True,
