@@ -55,6 +55,8 @@ def onnxruntime_runner(file: str, threads: int) -> Runner:
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
+    # Idle threads must not spin: the next runner in a round needs the cores.
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     session = onnxruntime.InferenceSession(
         file, options, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
