@@ -1,5 +1,8 @@
 """Helpers shared by the test packages."""
+from collections import Counter
+
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 def randomize(model: torch.nn.Module, skip_out_norms: bool = False) -> None:
@@ -18,3 +21,16 @@ def randomize(model: torch.nn.Module, skip_out_norms: bool = False) -> None:
                 param.copy_(1 + 0.2 * torch.randn_like(param))
             else:
                 param.copy_(0.05 * torch.randn_like(param))
+
+
+class CountOps(TorchDispatchMode):
+    """Counts the aten ops run inside it, by name without overload
+    (``ops['_scaled_dot_product_efficient_attention']``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[func._overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from swin_mm.checkpoint import detect_layout, load_pretrained, to_official
 from swin_mm.models import SwinTransformerV2
 from swin_mm.models.backbones.swin_transformer_v2 import (SwinBlockV2,
-                                                          WindowCosineMSA)
+                                                          WindowCosineMSA,
+                                                          unit_vectors)
 from swin_mm.models.fast_path.attention import (attention_by_runs,
                                                 bias_with_masks)
 from swin_mm.models.layers import (PatchMergingV2, log_spaced_relative_coords,
@@ -102,7 +103,8 @@ def test_cosine_attention_matches_paper_formula():
         bias_masks = bias_with_masks(attn, mask)  # 2 groups
         fused = attn.output_projection(
             attention_by_runs(attn, attn.qkv_projection(windows), bias_masks,
-                              ((0, 1, 0), (1, 1, 1), (2, 1, 0), (3, 1, 1))))
+                              ((0, 1, 0), (1, 1, 1), (2, 1, 0), (3, 1, 1)),
+                              torch.tensor([0, 1, 0, 1])))
     torch.testing.assert_close(explicit, expected, rtol=0, atol=1e-5)
     torch.testing.assert_close(fused, expected, rtol=0, atol=1e-5)
 
@@ -237,3 +239,29 @@ def test_v2_builds_from_mmdet_and_mmseg_registries():
     for registry in (MMDET_MODELS, MMSEG_MODELS):
         model = registry.build(dict(type='swin_mm.SwinTransformerV2', **SMALL))
         assert isinstance(model, SwinTransformerV2)
+
+
+def test_unit_vectors_equal_normalize_with_bounded_gradient_at_zero():
+    x = torch.randn(5, 7, 16)
+    x[1, 3] = 0  # a padding slot's key
+    x.requires_grad_(True)
+    out = unit_vectors(x)
+    assert torch.equal(out, F.normalize(x, dim=-1))
+    out.backward(torch.ones_like(out))
+    assert torch.equal(x.grad[1, 3], torch.ones(16))  # 1e12 by F.normalize
+    assert torch.isfinite(x.grad).all()
+
+
+def test_fp16_autocast_gradients_finite_on_padded_maps():
+    # Every stage padded: padding slots hold zero keys. With a loss scale
+    # as a GradScaler applies, no gradient may overflow to inf or NaN.
+    model = small_v2(window_size=7).train()
+    x = torch.randn(2, 3, 150, 203)
+    with torch.autocast('cpu', dtype=torch.float16):
+        loss = sum((o.float()**2).mean() for o in model(x))
+    (1024 * loss).backward()
+    bad = [
+        n for n, p in model.named_parameters()
+        if p.grad is not None and not torch.isfinite(p.grad).all()
+    ]
+    assert bad == []

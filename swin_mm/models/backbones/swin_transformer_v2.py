@@ -20,7 +20,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from swin_mm.registry import MODELS
 from ..fast_path import Linear
@@ -105,8 +104,8 @@ class WindowCosineMSA(WindowAttention):
     def scaled_qk(self, q: torch.Tensor,
                   k: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, float]:
         # Unit q and k make q k^T the cosine; the scale rides on q.
-        q = F.normalize(q, dim=-1) * self.logit_scale_value()
-        return q, F.normalize(k, dim=-1), 1.0
+        q = unit_vectors(q) * self.logit_scale_value()
+        return q, unit_vectors(k), 1.0
 
     def relative_position_bias(self,
                                window_size: Optional[int] = None
@@ -126,14 +125,30 @@ class WindowCosineMSA(WindowAttention):
         return list(self.cpb_mlp.parameters())
 
 
+def unit_vectors(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """x / max(|x|, eps) along the last dim, as ``F.normalize``, except
+    that a zero vector is divided by 1: the same zero, with gradient 1
+    instead of 1 / eps.
+
+    Padding slots hold the projection of a zero token, whose key is zero
+    (V2 has no key bias). ``F.normalize`` gives that key a gradient of
+    1e12 x upstream: finite in fp32 but infinite in fp16 under autocast,
+    and the qkv weight gradient then multiplies it by the zero token (NaN)
+    at any loss scale.
+    """
+    norm = x.norm(dim=-1, keepdim=True)  # ..., 1
+    return x / torch.where(norm > 0, norm.clamp_min(eps), 1.)
+
+
 @eager_cache(maxsize=16)
 def _relative_tables(
         window_size: int, pretrained_window_size: int,
         device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(log-spaced coordinates, flattened relative index) of a window."""
-    return (log_spaced_relative_coords(window_size,
-                                       pretrained_window_size).to(device),
-            relative_position_index(window_size).view(-1).to(device))
+    """(log-spaced coordinates, flattened relative index) of a window,
+    built on ``device`` (no copy from the host)."""
+    return (log_spaced_relative_coords(window_size, pretrained_window_size,
+                                       device),
+            relative_position_index(window_size, device).view(-1))
 
 
 class SwinBlockV2(SwinBlock):

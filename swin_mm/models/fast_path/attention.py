@@ -64,8 +64,8 @@ def bias_with_masks(attn: nn.Module,
 
 
 def attention_by_runs(attn: nn.Module, qkv: torch.Tensor,
-                      bias_masks: torch.Tensor,
-                      runs: Sequence[Run]) -> torch.Tensor:
+                      bias_masks: torch.Tensor, runs: Sequence[Run],
+                      window_groups: torch.Tensor) -> torch.Tensor:
     """The attention of projected windows (B*nW, N, 3C) through PyTorch's
     fused kernel, before the output projection: (B*nW, N, C).
 
@@ -74,16 +74,16 @@ def attention_by_runs(attn: nn.Module, qkv: torch.Tensor,
         bias_masks: (G, heads, N, N) from :func:`bias_with_masks`.
         runs: (first window, windows, group) covering all windows in order
             (``WindowPlan.runs``).
+        window_groups: (B*nW,) the group of each window
+            (``WindowPlan.window_groups``): with many short runs, every
+            window's mask is gathered by it on the device (no host data).
     """
     Bw, N, _ = qkv.shape
     q, k, v = attn.split_heads(qkv)  # each Bw, heads, N, d
     q, k, scale = attn.scaled_qk(q, k)
     dropout = attn.attn_drop.p if attn.training else 0.
     if len(runs) > config.max_mask_runs:
-        groups = torch.tensor([group for _, _, group in runs], device=q.device)
-        counts = torch.tensor([count for _, count, _ in runs], device=q.device)
-        masks = bias_masks.index_select(
-            0, groups.repeat_interleave(counts))  # Bw, heads, N, N
+        masks = bias_masks.index_select(0, window_groups)  # Bw, heads, N, N
         out = F.scaled_dot_product_attention(
             q,
             k,

@@ -107,7 +107,8 @@ def attention_residual(block: nn.Module, x: torch.Tensor,
     else:
         windows = attention_by_runs(attn, qkv,
                                     bias_with_masks(attn, plan.group_masks),
-                                    plan.runs)  # B*nW, N, C
+                                    plan.runs,
+                                    plan.window_groups)  # B*nW, N, C
     tokens = windows.view(slots, C).index_select(0,
                                                  plan.scatter_index)  # B*L, C
     branch = block.norm_after_attention(attn.output_projection(tokens))
@@ -145,7 +146,8 @@ def forward_in_chunks(block: nn.Module, x: torch.Tensor,
         windows = rows.index_select(0, plan.gather_index[slots])
         qkv = attn.qkv_projection(windows.view(-1, N, C))  # n, N, 3C
         windows = attention_by_runs(attn, qkv, bias_masks,
-                                    plan.runs_within(start, stop))
+                                    plan.runs_within(start, stop),
+                                    plan.window_groups[start:stop])
         windows = block.norm_after_attention(attn.output_projection(windows))
         out.index_add_(0, out_index[slots], windows.view(-1, C))
 

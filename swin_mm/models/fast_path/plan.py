@@ -48,6 +48,8 @@ class WindowPlan(NamedTuple):
             image, in plan order (the same for every image); None without
             shift.
         group_masks: (4, N, N) float32: the masks of groups 0-3.
+        window_groups: (B*nW,) mask group (0-3) of every window, in plan
+            order.
         runs: (first window, windows, group) of each run of consecutive
             windows (over the whole batch) that share group_masks[group];
             None in a traced plan (sizes unknown when tracing).
@@ -59,6 +61,7 @@ class WindowPlan(NamedTuple):
     scatter_index: torch.Tensor
     window_masks: Optional[torch.Tensor]
     group_masks: torch.Tensor
+    window_groups: torch.Tensor
     runs: Optional[Tuple[Run, ...]]
     zero_row: bool
     window_size: int
@@ -77,12 +80,13 @@ class ImagePlan(NamedTuple):
     """The plan of one image (see :class:`WindowPlan`): ``gather_index``
     (nW*N,) holds 1 + the token's row-major index, 0 for padding slots
     (the index itself without ``zero_row``); ``scatter_index`` (H*W,);
-    ``group_counts``: windows in each mask group 0-3 eagerly, None
-    traced."""
+    ``window_groups`` (nW,); ``group_counts``: windows in each mask group
+    0-3 eagerly, None traced."""
     gather_index: torch.Tensor
     scatter_index: torch.Tensor
     window_masks: Optional[torch.Tensor]
     group_masks: torch.Tensor
+    window_groups: torch.Tensor
     group_counts: Optional[Tuple[int, int, int, int]]
     zero_row: bool
 
@@ -97,8 +101,8 @@ def group_masks(window_size: int, shift_size: int,
     """
     M, s = window_size, shift_size
     lower = torch.arange(M, device=device) >= M - s  # M
-    row_split = torch.tensor([0, 0, 1, 1], device=device).bool()
-    col_split = torch.tensor([0, 1, 0, 1], device=device).bool()
+    g = torch.arange(4, device=device)  # 4 (no host data: no copy to device)
+    row_split, col_split = g >= 2, g % 2 == 1  # 4 each
     labels = ((row_split[:, None, None] & lower[None, :, None]).long() * 2 +
               (col_split[:, None, None] & lower[None, None, :]).long()
               )  # 4, M (row), M (column)
@@ -181,7 +185,8 @@ def image_plan(hw_shape: Tuple[Size, Size], window_size: int, shift_size: int,
     if not zero_row:
         gather = gather - 1
     window_masks = masks[group] if shifted else None  # nW, N, N
-    return ImagePlan(gather, scatter, window_masks, masks, counts, zero_row)
+    return ImagePlan(gather, scatter, window_masks, masks, group, counts,
+                     zero_row)
 
 
 def batch_runs(counts: Tuple[int, ...], batch: int) -> Tuple[Run, ...]:
@@ -243,5 +248,6 @@ def window_plan(batch: Size,
     runs = None if plan.group_counts is None else batch_runs(
         plan.group_counts, batch)
     return WindowPlan(
-        gather.view(batch * slots), scatter.view(batch * L), plan.window_masks,
-        plan.group_masks, runs, plan.zero_row, window_size)
+        gather.view(batch * slots),
+        scatter.view(batch * L), plan.window_masks, plan.group_masks,
+        plan.window_groups.repeat(batch), runs, plan.zero_row, window_size)

@@ -21,7 +21,7 @@ The fast path's window plan (``swin_mm.models.fast_path.plan``) is built by
 applying these functions to a map of token ids.
 """
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -178,7 +178,9 @@ def shift_window_mask(
                               shift[0], shift[1], torch.device(device))
 
 
-def relative_position_index(window_size: int) -> torch.Tensor:
+def relative_position_index(
+        window_size: int,
+        device: Optional[torch.device] = None) -> torch.Tensor:
     """Index of each token pair of an M x M window into the bias table.
 
     For tokens i, j with row/column offsets dy = y_i - y_j, dx = x_i - x_j
@@ -189,8 +191,8 @@ def relative_position_index(window_size: int) -> torch.Tensor:
         (M*M, M*M) long tensor.
     """
     M = window_size
-    coords = torch.stack(
-        torch.meshgrid(torch.arange(M), torch.arange(M), indexing='ij'))
+    a = torch.arange(M, device=device)  # M
+    coords = torch.stack(torch.meshgrid(a, a, indexing='ij'))  # 2, M, M
     coords = coords.flatten(1)  # 2, M*M (rows y, columns x)
     offsets = coords[:, :, None] - coords[:, None, :]  # 2, M*M, M*M
     dy, dx = offsets[0] + M - 1, offsets[1] + M - 1
@@ -212,9 +214,10 @@ def gather_relative_position_bias(table: torch.Tensor,
     return bias.view(N, N, -1).permute(2, 0, 1).contiguous()  # heads, N, N
 
 
-def log_spaced_relative_coords(window_size: int,
-                               pretrained_window_size: int = 0
-                               ) -> torch.Tensor:
+def log_spaced_relative_coords(
+        window_size: int,
+        pretrained_window_size: int = 0,
+        device: Optional[torch.device] = None) -> torch.Tensor:
     """Swin V2's log-spaced relative coordinates of an M x M window.
 
     Every offset (dy, dx) in [-(M-1), M-1]^2 is normalised by (pretrained
@@ -227,7 +230,8 @@ def log_spaced_relative_coords(window_size: int,
         ((2M - 1)^2, 2) float32 table of (dy, dx).
     """
     M = window_size
-    offsets = torch.arange(-(M - 1), M, dtype=torch.float32)
+    offsets = torch.arange(
+        -(M - 1), M, dtype=torch.float32, device=device)  # 2M-1
     table = torch.stack(
         torch.meshgrid(offsets, offsets, indexing='ij'),
         dim=-1)  # 2M-1, 2M-1, 2 (dy, dx)
