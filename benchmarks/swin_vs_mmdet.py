@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from benchmarks.mmdet_swin import mmdet_swin_class
 from swin_mm.analysis.complexity import count_macs_by_kind
 from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
@@ -123,7 +124,7 @@ def build_pair(arch: str,
     ``kwargs`` go to both (e.g. ``with_cp``); drop path is off so that
     training outputs can be compared too.
     """
-    from mmdet.models.backbones import SwinTransformer as MMDetSwin
+    MMDetSwin = mmdet_swin_class()
     preset = SwinTransformer.arch_zoo[arch]
     theirs = MMDetSwin(
         embed_dims=preset['embed_dims'],
