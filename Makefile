@@ -13,7 +13,7 @@ export PIP_CONSTRAINT := $(abspath requirements/constraints.txt)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP := $(PY) -m pip install --progress-bar off
 
-.PHONY: setup main main-seg features test test-fast lint clean-venv
+.PHONY: setup main main-seg features test test-fast lint gpu-wheels clean-venv
 TOY_DET := configs/toy/mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py
 TOY_SEG := configs/toy/upernet_swin-toy-p4-w7_toy-seg.py
 TOY_DET_CKPT := work_dirs/toy_mask_rcnn/iter_3000.pth
@@ -92,6 +92,23 @@ lint: setup
 # tools, the benchmark's smoke run): the everyday subset.
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
+
+# Wheels for the GPU check (docs/gpu.md): requirements/gpu_check.txt as
+# Python 3.12 wheels in .whl/ (git-ignored; it travels with the tree), then
+# installed into an empty folder with Python 3.12's tags and no index, as
+# tools/gpu_check.sh installs them there.
+GPU_WHEELS := .whl
+GPU_TAGS := --only-binary=:all: --python-version 3.12 --implementation cp \
+	--abi cp312 --platform manylinux_2_28_x86_64 --platform any
+gpu-wheels: setup
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(PY) -m pip download --quiet --no-deps $(GPU_TAGS) -d $(GPU_WHEELS) \
+	  -r requirements/gpu_check.txt
+	tmp=$$(mktemp -d) && $(PY) -m pip install --quiet --no-index --no-deps \
+	  $(GPU_TAGS) --target $$tmp/site $(GPU_WHEELS)/*.whl && \
+	  ls $$tmp/site | grep -v -e dist-info -e __pycache__ | tr '\n' ' ' && \
+	  rm -rf $$tmp
+	@echo; du -sh $(GPU_WHEELS); ls $(GPU_WHEELS)
 
 clean-venv:
 	rm -rf $(VENV)

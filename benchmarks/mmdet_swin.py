@@ -24,6 +24,9 @@ _PACKAGES = ('mmdet.models', 'mmdet.models.layers',
 
 def mmdet_swin_class() -> type:
     """MMDetection's ``SwinTransformer`` class (see the module doc)."""
+    loaded = sys.modules.get('mmdet.models.backbones.swin')
+    if loaded is not None:  # by either route, earlier
+        return loaded.SwinTransformer
     try:
         from mmdet.models.backbones import SwinTransformer
         return SwinTransformer

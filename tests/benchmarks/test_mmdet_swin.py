@@ -30,6 +30,7 @@ from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
 
 cls = mmdet_swin_class()
+assert mmdet_swin_class() is cls  # a second call finds it loaded
 arch = dict(embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
 theirs = cls(**arch, drop_path_rate=0.)
 with torch.no_grad():
