@@ -31,7 +31,7 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 echo "[gpu_check] CUDA tests"
-timeout "${TESTS_TIMEOUT:-200}" "$py" -m pytest tests/cuda -m cuda \
+timeout "${TESTS_TIMEOUT:-150}" "$py" -m pytest tests/cuda -m cuda \
   -p no:cacheprovider -q -rfEs --junitxml "$out/tests.xml" 2>&1 |
   tee "$out/tests.log"
 tests_exit=${PIPESTATUS[0]}
@@ -39,7 +39,7 @@ tests_exit=${PIPESTATUS[0]}
 echo "[gpu_check] benchmark"
 bench_args=(--device "$device" --json "$out/benchmark.json")
 [ "$device" = cpu ] && bench_args+=(--quick --archs tiny --rounds 2 --warmup 1)
-timeout "${BENCHMARK_TIMEOUT:-200}" "$py" -m benchmarks.cuda \
+timeout "${BENCHMARK_TIMEOUT:-150}" "$py" -m benchmarks.cuda \
   "${bench_args[@]}" 2>&1 | tee "$out/benchmark.log"
 bench_exit=${PIPESTATUS[0]}
 
