@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from benchmarks.swin_vs_mmdet import build_pair
+from benchmarks.swin_vs_mmdet import build_pair, peak_memory_mib
 from swin_mm.models import SwinTransformer
 
 Size = Tuple[int, int]
@@ -129,19 +129,6 @@ def max_abs_diff(a: list, b: list) -> float:
     """Largest difference between the two models' outputs."""
     return max((x.float() - y.float()).abs().max().item()
                for xs, ys in zip(a, b) for x, y in zip(xs, ys))
-
-
-def peak_memory_mib(step: Callable[[], object], device: str) -> float:
-    """Peak allocated GPU memory of one step above what was held before
-    (NaN off CUDA)."""
-    if not device.startswith('cuda'):
-        return float('nan')
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    step()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - before) / 2**20
 
 
 def run_case(case: Case,
