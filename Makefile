@@ -13,7 +13,7 @@ export PIP_CONSTRAINT := $(abspath requirements/constraints.txt)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PIP := $(PY) -m pip install --progress-bar off
 
-.PHONY: setup main main-seg features test test-fast lint gpu-wheels clean-venv
+.PHONY: setup main main-seg features test test-fast test-inductor lint gpu-wheels clean-venv
 TOY_DET := configs/toy/mask-rcnn_swin-toy-p4-w7_fpn_toy-coco.py
 TOY_SEG := configs/toy/upernet_swin-toy-p4-w7_toy-seg.py
 TOY_DET_CKPT := work_dirs/toy_mask_rcnn/iter_3000.pth
@@ -79,7 +79,7 @@ features: setup
 	$(PY) tools/print_feature_shapes.py
 
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "not inductor"
 
 # The formatting setup.cfg pins: flake8, isort and yapf (79 columns).
 LINTED := swin_mm tools tests configs benchmarks
@@ -91,7 +91,12 @@ lint: setup
 # Everything but the long runs (toy trainings, torchrun, the toolkits' own
 # tools, the benchmark's smoke run): the everyday subset.
 test-fast: setup
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests -m "not slow and not inductor"
+
+# torch.compile with Inductor's code generation: minutes on 2 cores, so
+# outside `make test`.
+test-inductor: setup
+	$(PY) -m pytest tests -m inductor
 
 # Wheels for the GPU check (docs/gpu.md): requirements/gpu_check.txt as
 # Python 3.12 wheels in .whl/ (git-ignored; it travels with the tree), then

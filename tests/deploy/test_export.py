@@ -109,15 +109,22 @@ def test_torch_export_program_matches_eager_at_every_size(version):
 
 
 @pytest.mark.slow
-def test_torch_compile_dynamic_serves_three_sizes_with_one_compilation():
+@pytest.mark.parametrize(
+    'backend',
+    ['aot_eager',
+     pytest.param('inductor', marks=pytest.mark.inductor)])
+def test_torch_compile_dynamic_serves_three_sizes_with_one_compilation(
+        backend):
     """Dynamo traces one graph (no graph break, no recompilation) for
-    three sizes; ``aot_eager`` runs it through AOT autograd's tracing
-    without Inductor's code generation (minutes on 2 cores)."""
+    three sizes; ``aot_eager`` runs it through AOT autograd's tracing,
+    ``inductor`` (torch.compile's default) also generates and runs its
+    kernels for symbolic sizes (6-8 minutes on 2 cores:
+    ``make test-inductor``)."""
     from torch._dynamo.utils import counters
     torch._dynamo.reset()
     counters.clear()
     model = small_model('v1')
-    compiled = compile_dynamic(model, backend='aot_eager')
+    compiled = compile_dynamic(model, backend=backend)
     # Square first (no duck sizing), then sizes with 1-pixel stage maps.
     for h, w in [(224, 224), (97, 131), (32, 2048)]:
         x = torch.randn(2, 3, h, w)
