@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from benchmarks import parser_from_doc
 from benchmarks.swin_vs_mmdet import (LEGEND, Case, build_pair,
                                       describe_machine, format_results,
                                       parse_case_size, run_case,
@@ -26,10 +27,7 @@ from swin_mm.models.backbones.swin_transformer import WindowAttention
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser = parser_from_doc(__doc__)
     parser.add_argument(
         '--archs',
         nargs='+',

@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from benchmarks import parser_from_doc
 from benchmarks.swin_vs_mmdet import build_pair, peak_memory_mib
 from swin_mm.models import SwinTransformer
 
@@ -243,10 +244,7 @@ def describe(device: str) -> Dict[str, str]:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser = parser_from_doc(__doc__)
     parser.add_argument(
         '--archs',
         nargs='+',

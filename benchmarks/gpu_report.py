@@ -3,7 +3,6 @@ table and the issue's targets, as markdown (``tools/gpu_check.sh``).
 
     python -m benchmarks.gpu_report --junit tests.xml --benchmark bench.json
 """
-import argparse
 import json
 import math
 import platform
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+
+from benchmarks import parser_from_doc
 
 
 def machine_lines() -> List[str]:
@@ -143,7 +144,7 @@ def report(junit: Optional[Path], tests_exit: Optional[int],
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = parser_from_doc(__doc__)
     parser.add_argument('--junit', type=Path)
     parser.add_argument('--tests-exit', type=int)
     parser.add_argument('--benchmark', type=Path)

@@ -18,6 +18,7 @@ from typing import Callable, List, Sequence, Tuple
 
 import torch
 
+from benchmarks import parser_from_doc
 from benchmarks.swin_vs_mmdet import (build_pair, describe_machine, make_step,
                                       parse_case_size)
 
@@ -26,10 +27,7 @@ TRAIN_SIZES = ('480x640x1', '544x704x1', '608x800x1', '672x896x1')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser = parser_from_doc(__doc__)
     parser.add_argument('--arch', default='tiny')
     parser.add_argument('--new-sizes', nargs='*', default=list(NEW_SIZES))
     parser.add_argument('--train-sizes', nargs='*', default=list(TRAIN_SIZES))

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 import torch
 
+from benchmarks import parser_from_doc
 from benchmarks.swin_vs_mmdet import (build_pair, describe_machine,
                                       parse_case_size)
 from swin_mm.deploy import export_onnx
@@ -29,10 +30,7 @@ Runner = Callable[[np.ndarray], List[np.ndarray]]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n'.join(__doc__.splitlines()[2:]))
+    parser = parser_from_doc(__doc__)
     parser.add_argument('--arch', default='tiny')
     parser.add_argument(
         '--sizes', nargs='+', default=['224x224x8', '800x1344x1'])
