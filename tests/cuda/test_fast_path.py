@@ -57,10 +57,13 @@ def test_fast_path_equals_reference_fp32(version, size, train, with_cp):
 
 @pytest.mark.parametrize('version', ['v1', 'v2'])
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('size', SIZES)
 @pytest.mark.parametrize('train', [False, True])
-def test_fast_path_under_autocast_is_finite_and_close(version, dtype, train):
-    ref, fast = reference_and_fast(version)
-    x = torch.randn(2, 3, 150, 203, device='cuda')
+@pytest.mark.parametrize('with_cp', [False, True])
+def test_fast_path_under_autocast_is_finite_and_close(version, dtype, size,
+                                                      train, with_cp):
+    ref, fast = reference_and_fast(version, with_cp=with_cp)
+    x = torch.randn(2, 3, *size, device='cuda')
     results = []
     for model in (ref, fast):
         with torch.autocast('cuda', dtype=dtype):
