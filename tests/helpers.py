@@ -4,6 +4,10 @@ from collections import Counter
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from swin_mm.models.backbones.swin_transformer_v2 import _relative_tables
+from swin_mm.models.fast_path.plan import cached_image_plan
+from swin_mm.models.layers.windows import _shift_window_mask
+
 
 def randomize(model: torch.nn.Module, skip_out_norms: bool = False) -> None:
     """Weights far from init, so that every parameter affects the output:
@@ -34,3 +38,10 @@ class CountOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops[func._overloadpacket.__name__] += 1
         return func(*args, **(kwargs or {}))
+
+
+def clear_size_caches() -> None:
+    """Forget every eager per-size cache (window plans, shift masks, V2's
+    shrunk-window tables), so that the next input size is new."""
+    for cache in (cached_image_plan, _relative_tables, _shift_window_mask):
+        cache.cache_clear()

@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ..helpers import CountOps
-from ..models.fast_path.test_no_host_round_trip import clear_caches
+from ..helpers import CountOps, clear_size_caches
 from . import REQUIRES_CUDA
 from .models import SIZES, reference_and_fast
 
@@ -113,7 +112,7 @@ def test_forward_at_new_size_does_not_synchronise(version, size, train):
     fast.train(train)
     warm = torch.randn(2, 3, 64, 64, device='cuda')
     outputs_and_grads(fast, warm, train)  # CUDA context, kernels, handles
-    clear_caches()
+    clear_size_caches()
     x = torch.randn(2, 3, *size, device='cuda')
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode('error')

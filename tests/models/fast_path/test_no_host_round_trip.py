@@ -14,10 +14,7 @@ import pytest
 import torch
 
 from swin_mm.models import SwinTransformer, SwinTransformerV2
-from swin_mm.models.backbones.swin_transformer_v2 import _relative_tables
-from swin_mm.models.fast_path.plan import cached_image_plan
-from swin_mm.models.layers.windows import _shift_window_mask
-from ...helpers import CountOps
+from ...helpers import CountOps, clear_size_caches
 
 HOST_ROUND_TRIPS = {
     'lift_fresh', 'lift_fresh_copy', '_local_scalar_dense', 'nonzero',
@@ -31,12 +28,6 @@ def test_op_counter_sees_host_data_and_values_read_back():
         t.sum().item()
     assert counter.ops['lift_fresh'] == 1
     assert counter.ops['_local_scalar_dense'] == 1
-
-
-def clear_caches() -> None:
-    """Forget every eager cache of sizes, so the next size is new."""
-    for cache in (cached_image_plan, _relative_tables, _shift_window_mask):
-        cache.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -61,7 +52,7 @@ def test_training_step_at_new_size_has_no_host_round_trip(version, size):
                 param.requires_grad_(False)
     model.train()
     x = torch.randn(2, 3, *size)
-    clear_caches()
+    clear_size_caches()
     with CountOps() as counter:
         outs = model(x)
         sum(out.mean() for out in outs).backward()
