@@ -6,8 +6,12 @@ serves every size; MMDetection's Swin is exported at each size (its fixed-
 size export, the best it offers). Rounds interleaved over all runtimes,
 medians; images per second, speed-up over MMDetection's Swin in PyTorch
 fp32, and the output's relative error (max over outputs of
-||out - ref|| / ||ref||, ref: the same model in PyTorch fp32). Run from
-the repository root:
+||out - ref|| / ||ref||, ref: the same model in PyTorch fp32). swin_mm's
+file also runs in OpenVINO fixed to the input's shape
+(``Model.reshape`` before compiling: its shape arithmetic then folds
+into constants). A second table says where OpenVINO's time goes, node
+type by node type (one profiled call per runner). Run from the
+repository root:
 
     python -m benchmarks.runtimes --sizes 224x224x8 800x1344x1 --rounds 5
 """
@@ -16,7 +20,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -61,12 +65,32 @@ def onnxruntime_runner(file: str, threads: int) -> Runner:
     return lambda x: session.run(None, {name: x})
 
 
-def openvino_runner(file: str, threads: int, precision: str) -> Runner:
+def openvino_compiled(file: str,
+                      threads: int,
+                      precision: str,
+                      shape: Optional[Sequence[int]] = None,
+                      profile: bool = False):
+    """The file compiled by OpenVINO's CPU plugin; with ``shape``, fixed to
+    that input shape first (a dynamic file then compiles as a static one).
+    """
     import openvino
-    compiled = openvino.Core().compile_model(file, 'CPU', {
-        'INFERENCE_PRECISION_HINT': precision,
-        'INFERENCE_NUM_THREADS': threads
-    })
+    core = openvino.Core()
+    model = core.read_model(file)
+    if shape is not None:
+        model.reshape({model.inputs[0]: list(shape)})
+    return core.compile_model(
+        model, 'CPU', {
+            'INFERENCE_PRECISION_HINT': precision,
+            'INFERENCE_NUM_THREADS': threads,
+            'PERF_COUNT': profile
+        })
+
+
+def openvino_runner(file: str,
+                    threads: int,
+                    precision: str,
+                    shape: Optional[Sequence[int]] = None) -> Runner:
+    compiled = openvino_compiled(file, threads, precision, shape)
     request = compiled.create_infer_request()
 
     def run(x: np.ndarray) -> List[np.ndarray]:
@@ -74,6 +98,35 @@ def openvino_runner(file: str, threads: int, precision: str) -> Runner:
         return [np.asarray(out[i]) for i in range(len(compiled.outputs))]
 
     return run
+
+
+#: OpenVINO CPU node types by what they compute, for :func:`time_shares`.
+NODE_GROUPS = {
+    'linear layers': ('FullyConnected', ),
+    'attention products, softmax': ('MatMul', 'Softmax'),
+    'LayerNorm': ('MVN', ),
+}
+
+
+def time_shares(compiled, x: np.ndarray, calls: int = 3) -> Dict[str, float]:
+    """Share of the profiled node time in each of ``NODE_GROUPS`` (and
+    'other'), median over ``calls`` calls, from a model compiled with
+    ``profile=True``."""
+    request = compiled.create_infer_request()
+    request.infer([x])  # first call: allocations, not measured
+    groups = (*NODE_GROUPS, 'other')
+    shares = {group: [] for group in groups}
+    for _ in range(calls):
+        request.infer([x])
+        totals = dict.fromkeys(groups, 0.)
+        for node in request.profiling_info:
+            group = next((g for g, types in NODE_GROUPS.items()
+                          if node.node_type in types), 'other')
+            totals[group] += node.real_time.total_seconds()
+        whole = sum(totals.values())
+        for group, t in totals.items():
+            shares[group].append(t / whole)
+    return {group: statistics.median(s) for group, s in shares.items()}
 
 
 def export_fixed(model: torch.nn.Module, x: torch.Tensor, file: str) -> str:
@@ -123,24 +176,32 @@ def main(argv=None) -> None:
     print('| input | runtime | model | img/s | vs MMDetection PyTorch fp32 '
           '| relative error |')
     print('|---|---|---|---|---|---|')
+    shares = {}
     for text in args.sizes:
         (h, w), batch = parse_case_size(text)
         x = torch.randn(batch, 3, h, w)
         theirs_file = export_fixed(theirs, x,
                                    os.path.join(work, f'mmdet_{text}.onnx'))
         runners = {}
+        openvino_cases = {}  # (model, runtime): (file, precision, shape)
         for model_name, model, file in (('MMDetection', theirs, theirs_file),
                                         ('swin_mm', ours, ours_file)):
             runners[model_name, 'PyTorch fp32'] = torch_runner(model)
             runners[model_name, 'PyTorch bf16'] = torch_runner(model, True)
             runners[model_name, 'ONNX Runtime fp32'] = onnxruntime_runner(
                 file, args.threads)
-            runners[model_name,
-                    'OpenVINO f32'] = openvino_runner(file, args.threads,
-                                                      'f32')
-            runners[model_name,
-                    'OpenVINO bf16'] = openvino_runner(file, args.threads,
-                                                       'bf16')
+            for precision in ('f32', 'bf16'):
+                openvino_cases[model_name, f'OpenVINO {precision}'] = (
+                    file, precision, None)
+            if model_name == 'swin_mm':
+                for precision in ('f32', 'bf16'):
+                    openvino_cases[
+                        model_name, f'OpenVINO {precision}, fixed size'] = (
+                            file, precision, tuple(x.shape))
+            for key, case in openvino_cases.items():
+                if key[0] == model_name:
+                    runners[key] = openvino_runner(case[0], args.threads,
+                                                   *case[1:])
         data = x.numpy()
         refs = {
             m: runners[m, 'PyTorch fp32'](data)
@@ -153,6 +214,28 @@ def main(argv=None) -> None:
                                    refs[model_name])
             print(f'| {text} | {runtime} | {model_name} | {batch / t:.2f} | '
                   f'{base / t:.2f}x | {error:.1e} |')
+        shares[text] = {
+            key: time_shares(
+                openvino_compiled(file, args.threads, precision, shape,
+                                  True), data)
+            for key, (file, precision, shape) in openvino_cases.items()
+        }
+    print_shares(shares)
+
+
+def print_shares(shares: Dict[str, Dict[tuple, Dict[str, float]]]) -> None:
+    """The time-share table; 'only linear layers' is 1 / their share: the
+    speed-up the runner would get if nothing but its linear layers ran."""
+    groups = (*NODE_GROUPS, 'other')
+    print()
+    print('| input | runtime | model | ' + ' | '.join(groups) +
+          ' | only linear layers |')
+    print('|---' * (len(groups) + 4) + '|')
+    for text, by_runner in shares.items():
+        for (model_name, runtime), share in by_runner.items():
+            cells = ' | '.join(f'{100 * share[g]:.0f} %' for g in groups)
+            print(f'| {text} | {runtime} | {model_name} | {cells} | '
+                  f'{1 / share["linear layers"]:.2f}x |')
 
 
 if __name__ == '__main__':

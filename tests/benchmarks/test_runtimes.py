@@ -37,8 +37,19 @@ def test_every_runtime_runs_the_exported_backbone(tmp_path):
     x = torch.randn(1, 3, 64, 96).numpy()
     ref = runtimes.torch_runner(model)(x)
     for run in (runtimes.onnxruntime_runner(file, 1),
-                runtimes.openvino_runner(file, 1, 'f32')):
+                runtimes.openvino_runner(file, 1, 'f32'),
+                runtimes.openvino_runner(file, 1, 'f32', shape=x.shape)):
         assert runtimes.relative_error(run(x), ref) < 1e-5
+    # Fixed to one shape, the compiled model takes no other.
+    with pytest.raises(Exception, match='(?i)shape|dim'):
+        runtimes.openvino_runner(file, 1, 'f32', shape=x.shape)(
+            np.zeros((1, 3, 64, 64), np.float32))
+
+    shares = runtimes.time_shares(
+        runtimes.openvino_compiled(file, 1, 'f32', profile=True), x)
+    assert set(shares) == {*runtimes.NODE_GROUPS, 'other'}
+    assert sum(shares.values()) == pytest.approx(1)
+    assert shares['linear layers'] > 0 and shares['LayerNorm'] > 0
     assert runtimes.relative_error(
         runtimes.openvino_runner(file, 1, 'bf16')(x), ref) < 0.05
     assert runtimes.relative_error(

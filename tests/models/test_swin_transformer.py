@@ -125,3 +125,15 @@ def test_negative_out_indices_count_from_the_end():
 def test_pretrained_alias_becomes_pretrained_init_cfg():
     model = SwinTransformer(**SMALL, pretrained='weights.pth')
     assert model.init_cfg == dict(type='Pretrained', checkpoint='weights.pth')
+
+
+def test_split_heads_stacked_gives_the_same_q_k_v():
+    attn = SwinTransformer(
+        arch=dict(embed_dims=16, depths=(2, ), num_heads=(4, )),
+        out_indices=(0, )).stages[0].blocks[0].attn
+    qkv = torch.randn(6, 49, 48)
+    split = attn.split_heads(qkv)
+    stacked = attn.split_heads(qkv, stacked=True)
+    assert [t.shape for t in stacked] == [(6, 4, 49, 4)] * 3
+    for a, b in zip(split, stacked):
+        assert torch.equal(a, b)

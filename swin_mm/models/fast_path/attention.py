@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..tracing import tracing
 from .settings import config
 
 Run = Tuple[int, int, int]  # first window, windows, mask group
@@ -36,7 +37,7 @@ def explicit_attention(attn: nn.Module,
     """
     Bw, N, _ = qkv.shape
     heads = attn.num_heads
-    q, k, v = attn.split_heads(qkv)  # each Bw, heads, N, d
+    q, k, v = attn.split_heads(qkv, stacked=tracing())  # each Bw, heads, N, d
     q, k, scale = attn.scaled_qk(q, k)
     logits = q @ k.transpose(-2, -1)  # Bw, heads, N, N
     bias = attn.relative_position_bias(math.isqrt(N))  # heads, N, N
