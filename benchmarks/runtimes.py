@@ -191,13 +191,14 @@ def main(argv=None) -> None:
             runners[model_name, 'ONNX Runtime fp32'] = onnxruntime_runner(
                 file, args.threads)
             for precision in ('f32', 'bf16'):
-                openvino_cases[model_name, f'OpenVINO {precision}'] = (
-                    file, precision, None)
+                openvino_cases[model_name,
+                               f'OpenVINO {precision}'] = (file, precision,
+                                                           None)
             if model_name == 'swin_mm':
                 for precision in ('f32', 'bf16'):
-                    openvino_cases[
-                        model_name, f'OpenVINO {precision}, fixed size'] = (
-                            file, precision, tuple(x.shape))
+                    openvino_cases[model_name,
+                                   f'OpenVINO {precision}, fixed size'] = (
+                                       file, precision, tuple(x.shape))
             for key, case in openvino_cases.items():
                 if key[0] == model_name:
                     runners[key] = openvino_runner(case[0], args.threads,
@@ -215,9 +216,10 @@ def main(argv=None) -> None:
             print(f'| {text} | {runtime} | {model_name} | {batch / t:.2f} | '
                   f'{base / t:.2f}x | {error:.1e} |')
         shares[text] = {
-            key: time_shares(
-                openvino_compiled(file, args.threads, precision, shape,
-                                  True), data)
+            key:
+            time_shares(
+                openvino_compiled(file, args.threads, precision, shape, True),
+                data)
             for key, (file, precision, shape) in openvino_cases.items()
         }
     print_shares(shares)

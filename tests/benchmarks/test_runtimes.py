@@ -42,8 +42,9 @@ def test_every_runtime_runs_the_exported_backbone(tmp_path):
         assert runtimes.relative_error(run(x), ref) < 1e-5
     # Fixed to one shape, the compiled model takes no other.
     with pytest.raises(Exception, match='(?i)shape|dim'):
-        runtimes.openvino_runner(file, 1, 'f32', shape=x.shape)(
-            np.zeros((1, 3, 64, 64), np.float32))
+        runtimes.openvino_runner(
+            file, 1, 'f32', shape=x.shape)(
+                np.zeros((1, 3, 64, 64), np.float32))
 
     shares = runtimes.time_shares(
         runtimes.openvino_compiled(file, 1, 'f32', profile=True), x)

@@ -97,9 +97,9 @@ def test_one_onnx_file_matches_eager_in_onnxruntime_and_openvino(
         fixed, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
     x = torch.randn(2, 3, 97, 131)
     ov_out = compiled(x.numpy())
-    assert max_diff(eager(model, x),
-                    [ov_out[i] for i in range(len(model.out_indices))
-                     ]) <= 1e-4
+    assert max_diff(
+        eager(model, x),
+        [ov_out[i] for i in range(len(model.out_indices))]) <= 1e-4
 
     # Wrong rank or channels: the runtime's own error.
     for bad in (np.zeros((3, 64, 64),

@@ -141,9 +141,9 @@ class WindowAttention(BaseModule):
         raise NotImplementedError
 
     def split_heads(
-            self,
-            qkv: torch.Tensor,
-            stacked: bool = False
+        self,
+        qkv: torch.Tensor,
+        stacked: bool = False
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Projected (B*nW, N, 3C) windows to q, k, v of (B*nW, heads, N, d).
 
@@ -158,8 +158,9 @@ class WindowAttention(BaseModule):
         C = C3 // 3
         heads = self.num_heads
         if stacked:
-            qkv = qkv.view(Bw, N, 3, heads, C // heads).permute(
-                2, 0, 3, 1, 4)  # 3, Bw, heads, N, d
+            qkv = qkv.view(Bw, N, 3, heads,
+                           C // heads).permute(2, 0, 3, 1,
+                                               4)  # 3, Bw, heads, N, d
             return qkv[0], qkv[1], qkv[2]
         return tuple(
             part.view(Bw, N, heads, C // heads).transpose(1, 2)
