@@ -10,8 +10,8 @@ fp32, and the output's relative error (max over outputs of
 file also runs in OpenVINO fixed to the input's shape
 (``Model.reshape`` before compiling: its shape arithmetic then folds
 into constants). A second table says where OpenVINO's time goes, node
-type by node type (one profiled call per runner). Run from the
-repository root:
+type by node type (median of three profiled calls per runner). Run from
+the repository root:
 
     python -m benchmarks.runtimes --sizes 224x224x8 800x1344x1 --rounds 5
 """
@@ -20,7 +20,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -129,6 +129,28 @@ def time_shares(compiled, x: np.ndarray, calls: int = 3) -> Dict[str, float]:
     return {group: statistics.median(s) for group, s in shares.items()}
 
 
+MODELS = ('MMDetection', 'swin_mm')
+
+#: An OpenVINO runner: (file, precision, input shape or None for the
+#: file's own dynamic shape), by (model, runtime).
+OpenVINOCases = Dict[Tuple[str, str], Tuple[str, str, Optional[tuple]]]
+
+
+def openvino_cases(theirs_file: str, ours_file: str,
+                   shape: tuple) -> OpenVINOCases:
+    """Both files at f32 and bf16, and swin_mm's fixed to ``shape``."""
+    cases = {}
+    for precision in ('f32', 'bf16'):
+        cases['MMDetection',
+              f'OpenVINO {precision}'] = (theirs_file, precision, None)
+        cases['swin_mm',
+              f'OpenVINO {precision}'] = (ours_file, precision, None)
+        cases['swin_mm',
+              f'OpenVINO {precision}, fixed size'] = (ours_file, precision,
+                                                      shape)
+    return cases
+
+
 def export_fixed(model: torch.nn.Module, x: torch.Tensor, file: str) -> str:
     """``torch.onnx.export`` at one size (what MMDetection's Swin offers)."""
     model.eval()  # (MMDetection's Swin.train() returns None: no chaining)
@@ -182,35 +204,23 @@ def main(argv=None) -> None:
         x = torch.randn(batch, 3, h, w)
         theirs_file = export_fixed(theirs, x,
                                    os.path.join(work, f'mmdet_{text}.onnx'))
+        cases = openvino_cases(theirs_file, ours_file, tuple(x.shape))
         runners = {}
-        openvino_cases = {}  # (model, runtime): (file, precision, shape)
         for model_name, model, file in (('MMDetection', theirs, theirs_file),
                                         ('swin_mm', ours, ours_file)):
             runners[model_name, 'PyTorch fp32'] = torch_runner(model)
             runners[model_name, 'PyTorch bf16'] = torch_runner(model, True)
             runners[model_name, 'ONNX Runtime fp32'] = onnxruntime_runner(
                 file, args.threads)
-            for precision in ('f32', 'bf16'):
-                openvino_cases[model_name,
-                               f'OpenVINO {precision}'] = (file, precision,
-                                                           None)
-            if model_name == 'swin_mm':
-                for precision in ('f32', 'bf16'):
-                    openvino_cases[model_name,
-                                   f'OpenVINO {precision}, fixed size'] = (
-                                       file, precision, tuple(x.shape))
-            for key, case in openvino_cases.items():
-                if key[0] == model_name:
-                    runners[key] = openvino_runner(case[0], args.threads,
-                                                   *case[1:])
+        for key, (file, precision, shape) in cases.items():
+            runners[key] = openvino_runner(file, args.threads, precision,
+                                           shape)
         data = x.numpy()
-        refs = {
-            m: runners[m, 'PyTorch fp32'](data)
-            for m in ('MMDetection', 'swin_mm')
-        }
+        refs = {m: runners[m, 'PyTorch fp32'](data) for m in MODELS}
         seconds = time_runners(runners, data, args.rounds)
         base = seconds['MMDetection', 'PyTorch fp32']
-        for (model_name, runtime), t in seconds.items():
+        for (model_name, runtime), t in sorted(
+                seconds.items(), key=lambda item: MODELS.index(item[0][0])):
             error = relative_error(runners[model_name, runtime](data),
                                    refs[model_name])
             print(f'| {text} | {runtime} | {model_name} | {batch / t:.2f} | '
@@ -220,7 +230,7 @@ def main(argv=None) -> None:
             time_shares(
                 openvino_compiled(file, args.threads, precision, shape, True),
                 data)
-            for key, (file, precision, shape) in openvino_cases.items()
+            for key, (file, precision, shape) in cases.items()
         }
     print_shares(shares)
 
@@ -234,7 +244,8 @@ def print_shares(shares: Dict[str, Dict[tuple, Dict[str, float]]]) -> None:
           ' | only linear layers |')
     print('|---' * (len(groups) + 4) + '|')
     for text, by_runner in shares.items():
-        for (model_name, runtime), share in by_runner.items():
+        for (model_name, runtime), share in sorted(
+                by_runner.items(), key=lambda item: MODELS.index(item[0][0])):
             cells = ' | '.join(f'{100 * share[g]:.0f} %' for g in groups)
             print(f'| {text} | {runtime} | {model_name} | {cells} | '
                   f'{1 / share["linear layers"]:.2f}x |')

@@ -158,9 +158,8 @@ class WindowAttention(BaseModule):
         C = C3 // 3
         heads = self.num_heads
         if stacked:
-            qkv = qkv.view(Bw, N, 3, heads,
-                           C // heads).permute(2, 0, 3, 1,
-                                               4)  # 3, Bw, heads, N, d
+            qkv = qkv.view(Bw, N, 3, heads, C // heads)  # Bw, N, 3, heads, d
+            qkv = qkv.permute(2, 0, 3, 1, 4)  # 3, Bw, heads, N, d
             return qkv[0], qkv[1], qkv[2]
         return tuple(
             part.view(Bw, N, heads, C // heads).transpose(1, 2)
