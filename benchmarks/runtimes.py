@@ -131,6 +131,12 @@ def time_shares(compiled, x: np.ndarray, calls: int = 3) -> Dict[str, float]:
 
 MODELS = ('MMDetection', 'swin_mm')
 
+
+def by_model(items):
+    """(model, runtime) -> value items, MMDetection's rows first (stable)."""
+    return sorted(items, key=lambda item: MODELS.index(item[0][0]))
+
+
 #: An OpenVINO runner: (file, precision, input shape or None for the
 #: file's own dynamic shape), by (model, runtime).
 OpenVINOCases = Dict[Tuple[str, str], Tuple[str, str, Optional[tuple]]]
@@ -219,8 +225,7 @@ def main(argv=None) -> None:
         refs = {m: runners[m, 'PyTorch fp32'](data) for m in MODELS}
         seconds = time_runners(runners, data, args.rounds)
         base = seconds['MMDetection', 'PyTorch fp32']
-        for (model_name, runtime), t in sorted(
-                seconds.items(), key=lambda item: MODELS.index(item[0][0])):
+        for (model_name, runtime), t in by_model(seconds.items()):
             error = relative_error(runners[model_name, runtime](data),
                                    refs[model_name])
             print(f'| {text} | {runtime} | {model_name} | {batch / t:.2f} | '
@@ -244,8 +249,7 @@ def print_shares(shares: Dict[str, Dict[tuple, Dict[str, float]]]) -> None:
           ' | only linear layers |')
     print('|---' * (len(groups) + 4) + '|')
     for text, by_runner in shares.items():
-        for (model_name, runtime), share in sorted(
-                by_runner.items(), key=lambda item: MODELS.index(item[0][0])):
+        for (model_name, runtime), share in by_model(by_runner.items()):
             cells = ' | '.join(f'{100 * share[g]:.0f} %' for g in groups)
             print(f'| {text} | {runtime} | {model_name} | {cells} | '
                   f'{1 / share["linear layers"]:.2f}x |')
