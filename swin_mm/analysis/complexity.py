@@ -42,8 +42,8 @@ def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
     over the (2M-1)^2 relative offsets.
     """
     H, W = hw_shape
-    M, _ = block.window_and_shift(hw_shape)
-    C, hidden = block.attn.embed_dims, block.mlp.fc1.out_features
+    M, _ = block.attn.window_and_shift(hw_shape)
+    C, hidden = block.attn.w_msa.embed_dims, block.ffn.fc1.out_features
     padded = padded_size(H, M) * padded_size(W, M)  # tokens after padding
     N = M * M
     macs = OrderedDict(
@@ -53,7 +53,7 @@ def block_macs(block: nn.Module, hw_shape: HWShape) -> Dict[str, int]:
         attention=2 * (padded // N) * N * N * C,
         proj=padded * C * C,
         mlp=2 * H * W * C * hidden)
-    cpb = getattr(block.attn, 'cpb_mlp', None)
+    cpb = getattr(block.attn.w_msa, 'cpb_mlp', None)
     if cpb is not None:
         macs['position_bias'] = (2 * M - 1)**2 * sum(
             layer.in_features * layer.out_features
@@ -89,13 +89,15 @@ def _walk(model: nn.Module, input_hw: HWShape):
     embed = model.patch_embed
     P = embed.patch_size
     h, w = math.ceil(input_hw[0] / P), math.ceil(input_hw[1] / P)
-    C = embed.proj.out_channels
+    C = embed.projection.out_channels
     yield 'patch_embed', OrderedDict(
-        embed=h * w * C * embed.proj.in_channels * P * P,
+        embed=h * w * C * embed.projection.in_channels * P * P,
         norm=h * w * C if embed.norm is not None else 0)
     out_norms = 0
     for i, stage in enumerate(model.stages):
-        if stage.downsample is not None:
+        # Stages are numbered as in the paper (1..4); a patch merging counts
+        # in the stage it feeds, wherever the module tree holds it.
+        if stage.merging == 'before':
             merging, (h, w) = patch_merging_macs(stage.downsample, (h, w))
             yield f'stage{i + 1}.merging', merging
         blocks: Dict[str, int] = OrderedDict()
@@ -104,7 +106,10 @@ def _walk(model: nn.Module, input_hw: HWShape):
                 blocks[key] = blocks.get(key, 0) + value
         yield f'stage{i + 1}.blocks', blocks
         if i in model.out_indices:
-            out_norms += h * w * stage.blocks[0].attn.embed_dims
+            out_norms += h * w * stage.blocks[0].attn.w_msa.embed_dims
+        if stage.merging == 'after':
+            merging, (h, w) = patch_merging_macs(stage.downsample, (h, w))
+            yield f'stage{i + 2}.merging', merging
     yield 'out_norms', OrderedDict(norm=out_norms)
 
 

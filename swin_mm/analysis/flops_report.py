@@ -100,7 +100,7 @@ def msa_table(model: SwinTransformer, input_hw: Sequence[int]) -> str:
         'MSA/W-MSA'
     ]
     for i, (h, w, C) in enumerate(stage_maps(model, input_hw)):
-        M, _ = model.stages[i].blocks[0].window_and_shift((h, w))
+        M, _ = model.stages[i].blocks[0].attn.window_and_shift((h, w))
         hp, wp = padded_size(h, M), padded_size(w, M)
         msa = msa_macs(h, w, C)
         wmsa = window_msa_macs(hp, wp, C, M)

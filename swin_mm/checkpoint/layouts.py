@@ -1,23 +1,26 @@
-"""State-dict layouts of public Swin implementations, mapped to swin_mm's.
+"""State-dict layouts of public Swin implementations.
 
-Swin V2 (official) checkpoints use the official layout with V2's attention
-keys (``attn.logit_scale``, ``attn.q_bias``, ``attn.v_bias``,
-``attn.cpb_mlp.{0,2}.*``); their derived buffers (``relative_coords_table``,
-``relative_position_index``) are dropped and rebuilt for the model's window.
-
-swin_mm's own keys (V1)::
+swin_mm's backbones hold OpenMMLab's parameter trees: V1 MMDetection's /
+MMSegmentation's ``SwinTransformer`` (layout ``'openmmlab'``), V2
+MMPretrain's ``SwinTransformerV2`` (``'openmmlab_v2'``). Every other layout
+is read through one intermediate layout, the paper's (swin_mm's earlier
+keys, ``'swin_mm_v0'``), and written from it into the model's tree::
 
     patch_embed.{proj,norm}.*
     absolute_pos_embed                          (1, C, h, w)
     stages.{i}.downsample.{norm,reduction}.*    patch merging INTO stage i
     stages.{i}.blocks.{j}.{norm1,norm2}.*
     stages.{i}.blocks.{j}.attn.{qkv,proj}.*
-    stages.{i}.blocks.{j}.attn.relative_position_bias_table
+    stages.{i}.blocks.{j}.attn.relative_position_bias_table  (V1)
+    stages.{i}.blocks.{j}.attn.{logit_scale,q_bias,v_bias,cpb_mlp.*}  (V2)
     stages.{i}.blocks.{j}.mlp.{fc1,fc2}.*
     norm{i}.*                                   output norms
 
-Patch merging's 4C channels follow the official concat order (x0, x1, x2,
-x3) = (top-left, bottom-left, top-right, bottom-right).
+with patch merging's 4C channels in the official concat order (x0, x1, x2,
+x3) = (top-left, bottom-left, top-right, bottom-right); OpenMMLab's trees
+hold them in ``nn.Unfold``'s order. Derived buffers
+(``relative_position_index``, ``relative_coords_table``, ``attn_mask``) are
+never read: the model rebuilds them from its window sizes.
 """
 import re
 from collections import OrderedDict
@@ -50,15 +53,16 @@ def merging_to_unfold_order(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(-1, -2).reshape(*lead, four_c)  # ..., C * 4
 
 
-# MMDetection / MMSegmentation ------------------------------------------------
-# (swin_mm, OpenMMLab) key substrings: replace the right by the left to read
-# their keys, the left by the right to write them.
+# MMDetection / MMSegmentation (V1), MMPretrain (V2) -----------------------
+# (paper layout, OpenMMLab) key substrings: replace the right by the left to
+# read their keys, the left by the right to write them.
 _OPENMMLAB_NAMES = [
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('.attn.', '.attn.w_msa.'),
     ('.mlp.fc1.', '.ffn.layers.0.0.'),
     ('.mlp.fc2.', '.ffn.layers.1.'),
 ]
+_DERIVED = ('relative_position_index', 'attn_mask', 'relative_coords_table')
 
 
 def _shift_downsample_stage(key: str, offset: int) -> str:
@@ -68,45 +72,78 @@ def _shift_downsample_stage(key: str, offset: int) -> str:
                   key)
 
 
-def from_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
-    """MMDetection/MMSegmentation SwinTransformer keys -> swin_mm keys.
-
-    Their downsample sits at the end of stage i (ours starts stage i + 1) and
-    its channels follow nn.Unfold's order; their relative_position_index
-    buffers are derived data and dropped.
-    """
+def _from_tree(state_dict: Mapping[str, torch.Tensor],
+               stage_offset: int, norm_4c: bool) -> StateDict:
     out = OrderedDict()
     for key, value in state_dict.items():
-        if key.endswith('relative_position_index'):
+        if key.endswith(_DERIVED):
             continue
         for ours, theirs in _OPENMMLAB_NAMES:
             key = key.replace(theirs, ours)
         if '.downsample.' in key:
-            key = _shift_downsample_stage(key, +1)
-            value = merging_from_unfold_order(value)
+            key = _shift_downsample_stage(key, stage_offset)
+            if key.endswith('reduction.weight') or norm_4c:
+                value = merging_from_unfold_order(value)
+        elif key == 'absolute_pos_embed' and value.dim() == 3:
+            value = _tokens_to_grid(value)
         out[key] = value
     return out
 
 
-def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
-    """swin_mm keys -> MMDetection/MMSegmentation SwinTransformer keys."""
+def _to_tree(state_dict: Mapping[str, torch.Tensor], stage_offset: int,
+             norm_4c: bool) -> StateDict:
+    # Imported here: the models import this package.
+    from swin_mm.models.layers.windows import relative_position_index
     out = OrderedDict()
     for key, value in state_dict.items():
         for ours, theirs in _OPENMMLAB_NAMES:
             key = key.replace(ours, theirs)
         if '.downsample.' in key:
-            key = _shift_downsample_stage(key, -1)
-            value = merging_to_unfold_order(value)
+            key = _shift_downsample_stage(key, stage_offset)
+            if key.endswith('reduction.weight') or norm_4c:
+                value = merging_to_unfold_order(value)
+        elif key == 'absolute_pos_embed' and value.dim() == 4:
+            value = value.flatten(2).transpose(1, 2)  # 1, h*w, C
         out[key] = value
+        if key.endswith('w_msa.relative_position_bias_table'):
+            # The toolkit's model holds the index as a persistent buffer.
+            side = int(round(value.shape[0]**0.5))
+            out[key.replace('relative_position_bias_table',
+                            'relative_position_index')] = \
+                relative_position_index((side + 1) // 2)
     return out
+
+
+def from_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """MMDetection / MMSegmentation ``SwinTransformer`` keys (swin_mm's V1
+    tree) -> the paper layout: their downsample ends stage i (the paper's
+    starts stage i + 1) and its 4C channels follow nn.Unfold's order."""
+    return _from_tree(state_dict, +1, norm_4c=True)
+
+
+def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """Any supported V1 layout -> MMDetection / MMSegmentation keys (with
+    their ``relative_position_index`` buffers)."""
+    return _to_tree(to_paper_layout(state_dict), -1, norm_4c=True)
+
+
+def from_openmmlab_v2(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """MMPretrain ``SwinTransformerV2`` keys (swin_mm's V2 tree) -> the
+    paper layout: downsample already starts stage i; the reduction's 4C
+    input follows nn.Unfold's order (V2's norm is on the 2C output)."""
+    return _from_tree(state_dict, 0, norm_4c=False)
+
+
+def to_openmmlab_v2(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """Any supported V2 layout -> MMPretrain ``SwinTransformerV2`` keys
+    (derived buffers left to the model)."""
+    return _to_tree(to_paper_layout(state_dict), 0, norm_4c=False)
 
 
 def not_backbone_weight(key: str) -> bool:
     """Keys a converter leaves out: buffers derived from the window size
     (rebuilt by the model) and a classifier's head and final norm."""
-    return (key.endswith(
-        ('relative_position_index', 'attn_mask', 'relative_coords_table'))
-            or key.startswith(('head.', 'norm.')))
+    return key.endswith(_DERIVED) or key.startswith(('head.', 'norm.'))
 
 
 # Official Microsoft classifier (and its detection/segmentation backbones) ---
@@ -134,14 +171,14 @@ def from_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 
 
 def to_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
-    """swin_mm keys -> the official detection backbone's keys.
+    """Any supported layout -> the official detection backbone's keys.
 
     ``stages.*`` become ``layers.*`` (downsample back to the end of the
     previous stage); output norms keep their names ``norm0..3``, as in the
     official detection and segmentation backbones.
     """
     out = OrderedDict()
-    for key, value in state_dict.items():
+    for key, value in to_paper_layout(state_dict).items():
         if key.startswith('stages.'):
             if '.downsample.' in key:
                 key = _shift_downsample_stage(key, -1)
@@ -214,12 +251,21 @@ def from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 
 
 # Detection -------------------------------------------------------------------
+#: Readers of each layout into the paper layout.
 LAYOUTS = {
-    'swin_mm': lambda sd: OrderedDict(sd),
     'openmmlab': from_openmmlab,
+    'openmmlab_v2': from_openmmlab_v2,
+    'swin_mm_v0': lambda sd: OrderedDict(
+        (k, v) for k, v in sd.items() if not k.endswith(_DERIVED)),
     'official': from_official,
     'timm': from_timm,
     'torchvision': from_torchvision,
+}
+
+#: Writers of the paper layout into swin_mm's trees (V1, V2).
+TREES = {
+    'openmmlab': lambda sd: _to_tree(sd, -1, norm_4c=True),
+    'openmmlab_v2': lambda sd: _to_tree(sd, 0, norm_4c=False),
 }
 
 
@@ -236,9 +282,11 @@ def detect_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
     if has(r'^features\.\d+\.\d+\.attn\.qkv\.'):
         return 'torchvision'
     if has(r'\.attn\.w_msa\.') or has(r'^patch_embed\.projection\.'):
+        if has(r'\.w_msa\.(logit_scale|cpb_mlp)'):
+            return 'openmmlab_v2'
         return 'openmmlab'
     if has(r'^stages\.\d+\.blocks\.\d+\.attn\.qkv\.'):
-        return 'swin_mm'
+        return 'swin_mm_v0'
     if has(r'^layers\.\d+\.blocks\.\d+\.attn\.qkv\.'):
         # Official: downsample ends stages 0..n-2; timm: starts stages 1..n-1.
         if has(r'^layers\.0\.downsample\.'):
@@ -249,10 +297,31 @@ def detect_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
     return 'unknown'
 
 
-def to_swin_mm(state_dict: Mapping[str, torch.Tensor],
-               layout: str) -> StateDict:
-    """Convert a backbone state dict of ``layout`` to swin_mm keys."""
+def is_v2(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether the weights are Swin V2's (cosine attention)."""
+    return any(k.endswith(('logit_scale', 'cpb_mlp.0.weight'))
+               for k in state_dict)
+
+
+def to_paper_layout(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
+    """A backbone state dict of any supported layout -> the paper layout."""
+    layout = detect_layout(state_dict)
+    if layout == 'unknown':
+        raise ValueError('Not a Swin Transformer state dict of a known '
+                         f'layout; first keys: {list(state_dict)[:5]}')
+    return LAYOUTS[layout](state_dict)
+
+
+def to_tree(state_dict: Mapping[str, torch.Tensor], layout: str,
+            tree: str) -> StateDict:
+    """Convert a backbone state dict of ``layout`` to swin_mm's ``tree``
+    ('openmmlab' for V1, 'openmmlab_v2' for V2)."""
     if layout not in LAYOUTS:
         raise ValueError(f'Unknown checkpoint layout {layout!r}; known: '
                          f'{sorted(LAYOUTS)}')
-    return LAYOUTS[layout](state_dict)
+    if tree not in TREES:
+        raise ValueError(f'Unknown parameter tree {tree!r}; known: '
+                         f'{sorted(TREES)}')
+    if layout == tree:
+        return OrderedDict(state_dict)
+    return TREES[tree](LAYOUTS[layout](state_dict))

@@ -41,7 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import print_log
 
-from .layouts import StateDict, detect_layout, not_backbone_weight, to_swin_mm
+from .layouts import (StateDict, detect_layout, is_v2, not_backbone_weight,
+                      to_tree)
 
 
 class CheckpointError(RuntimeError):
@@ -170,10 +171,15 @@ def resize_relative_position_bias_table(table: torch.Tensor,
     return grid.reshape(heads, length).T.to(table.dtype)  # length, heads
 
 
-def _adapt_sizes(state_dict: StateDict,
+def _adapt_sizes(state_dict: StateDict, model: nn.Module,
                  model_state: Mapping[str, torch.Tensor]) -> List[str]:
     """Resize bias tables and the absolute position embedding in place to
-    the model's window and image size; return the resized keys."""
+    the model's window and image size, and take the model's own derived
+    buffers (relative position index, V2's coordinate table: functions of
+    its window sizes); return the resized keys."""
+    for key, value in model_state.items():
+        if not_backbone_weight(key):
+            state_dict[key] = value
     resized = []
     for key, value in state_dict.items():
         target = model_state.get(key)
@@ -184,15 +190,28 @@ def _adapt_sizes(state_dict: StateDict,
             state_dict[key] = resize_relative_position_bias_table(
                 value, target.shape[0])
             resized.append(key)
-        elif (key == 'absolute_pos_embed' and value.dim() == 4
-              and value.shape[:2] == target.shape[:2]):
-            state_dict[key] = F.interpolate(
-                value,
-                size=target.shape[2:],
-                mode='bicubic',
-                align_corners=False)
+        elif (key == 'absolute_pos_embed' and value.dim() == 3
+              and value.shape[2] == target.shape[2]):
+            state_dict[key] = resize_position_embedding(
+                value, model.pos_embed_grid)
             resized.append(key)
     return resized
+
+
+def resize_position_embedding(pos_embed: torch.Tensor,
+                              grid: Tuple[int, int]) -> torch.Tensor:
+    """Bicubically resize a (1, L, C) absolute position embedding of a
+    square grid to a (rows, columns) grid: (1, rows * columns, C)."""
+    _, L, C = pos_embed.shape
+    side = int(round(L**0.5))
+    if side * side != L:
+        raise CheckpointError(
+            f'absolute_pos_embed has {L} positions, not a square grid; '
+            'cannot recover its height and width to resize it')
+    pos = pos_embed.transpose(1, 2).reshape(1, C, side, side)  # 1, C, h, w
+    pos = F.interpolate(
+        pos.float(), size=grid, mode='bicubic', align_corners=False)
+    return pos.flatten(2).transpose(1, 2).to(pos_embed.dtype)  # 1, L', C
 
 
 def _match(
@@ -250,9 +269,15 @@ def _first(keys: List[str], n: int = 5) -> str:
 
 
 def convert_state_dict(
-        state_dict: Mapping[str,
-                            Any]) -> Tuple[StateDict, str, List[str], int]:
-    """Any supported checkpoint's weights -> swin_mm backbone keys.
+        state_dict: Mapping[str, Any],
+        tree: Optional[str] = None) -> Tuple[StateDict, str, List[str], int]:
+    """Any supported checkpoint's weights -> swin_mm's backbone keys.
+
+    Args:
+        state_dict: The checkpoint's weights.
+        tree: swin_mm's parameter tree to write ('openmmlab' for V1,
+            'openmmlab_v2' for V2); by default the one of the weights'
+            version.
 
     Returns:
         (converted state dict, detected layout, keys the layout conversion
@@ -265,7 +290,9 @@ def convert_state_dict(
             'Not a Swin Transformer checkpoint of a known layout (official, '
             'OpenMMLab, timm, torchvision, swin_mm); first keys: '
             f'{_first(sorted(backbone))}')
-    converted = to_swin_mm(backbone, layout)
+    if tree is None:
+        tree = 'openmmlab_v2' if is_v2(backbone) else 'openmmlab'
+    converted = to_tree(backbone, layout, tree)
     ignored = [k for k in backbone if not_backbone_weight(k)]
     return converted, layout, ignored, dropped
 
@@ -307,9 +334,10 @@ def load_pretrained(model: nn.Module,
         if not weights:
             raise CheckpointError(
                 f'No key of {checkpoint} starts with prefix {prefix!r}')
-    state_dict, layout, ignored, dropped = convert_state_dict(weights)
+    state_dict, layout, ignored, dropped = convert_state_dict(
+        weights, model.parameter_tree)
     model_state = model.state_dict()
-    resized = _adapt_sizes(state_dict, model_state)
+    resized = _adapt_sizes(state_dict, model, model_state)
 
     loadable, unexpected, mismatched, missing = _match(state_dict, model_state)
     report = LoadReport(
@@ -422,7 +450,8 @@ def convert_backbone_keys(model: nn.Module,
             'backbone.')
     weights = {k[len(prefix):]: state_dict[k] for k in keys}
     try:
-        converted, layout, _, _ = convert_state_dict(weights)
+        converted, layout, _, _ = convert_state_dict(
+            weights, model.parameter_tree)
     except CheckpointError as e:
         raise CheckpointError(f'The checkpoint\'s weights {where} cannot '
                               f'load into {name}: {e}') from e
@@ -431,7 +460,7 @@ def convert_backbone_keys(model: nn.Module,
         for k, v in converted.items() if not not_backbone_weight(k)
     }
     model_state = model.state_dict()
-    resized = _adapt_sizes(converted, model_state)
+    resized = _adapt_sizes(converted, model, model_state)
     loadable, unexpected, mismatched, missing = _match(converted, model_state)
     problems = [
         f'{label}: {_first(found)}'
@@ -448,7 +477,7 @@ def convert_backbone_keys(model: nn.Module,
     for key in keys:
         del state_dict[key]
     state_dict.update((prefix + k, v) for k, v in loadable.items())
-    if layout != 'swin_mm' or resized:
+    if layout != model.parameter_tree or resized:
         print_log(
             f'{name} {where}: {len(loadable)} weights read from the '
             f'{layout} layout' +

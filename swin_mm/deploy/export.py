@@ -19,7 +19,6 @@ import torch.nn as nn
 from torch.export import Dim, ExportedProgram
 
 from ..models.backbones.swin_transformer import SwinBlock, SwinTransformer
-from ..models.backbones.swin_transformer_v2 import SwinBlockV2
 from ..models.fast_path.block import global_hooks, has_hooks
 
 #: The example traced when none is given: batch 2 and sizes that are not
@@ -88,7 +87,7 @@ def check_exportable(model: nn.Module) -> None:
                 f'Hooks on {hooked or [name]}: hooked blocks run the '
                 'reference path, which does not export with dynamic sizes. '
                 'Remove the hooks before exporting.')
-        if isinstance(module, SwinBlockV2) and not module.always_shift:
+        if module.attn.shrink_window:
             raise ExportError(
                 f'{name}: SwinTransformerV2 with always_shift=False shrinks '
                 'its window to maps no larger than the window (the official '

@@ -70,7 +70,7 @@ def test_analytic_count_equals_traced_count(size):
         fast_path=False)
     kinds = count_macs_by_kind(model, size)
     traced = _traced_products(model.eval(), torch.zeros(1, 3, *size))
-    convolution = model.patch_embed.proj
+    convolution = model.patch_embed.projection
     embed = (
         convolution.out_channels * convolution.in_channels *
         convolution.kernel_size[0]**2 * ((size[0] + 3) // 4) *

@@ -2,8 +2,9 @@
 
 Each layout's state dict is built from a model with known weights by mapping
 keys as that implementation names them (official classifier, official
-detection backbone, MMDetection, timm, torchvision); MMDetection's own
-``swin_converter`` cross-checks the official layout independently.
+detection backbone, MMDetection, timm, torchvision, swin_mm's earlier
+layout); MMDetection's own ``swin_converter`` cross-checks the official
+layout independently.
 """
 import re
 from collections import OrderedDict
@@ -13,7 +14,7 @@ import torch
 
 from swin_mm.checkpoint import (detect_layout, from_official, load_pretrained,
                                 merging_to_unfold_order, to_official,
-                                to_openmmlab)
+                                to_openmmlab, to_paper_layout)
 from swin_mm.models.layers import relative_position_index
 from .helpers import SMALL, assert_same_features, features, make_swin
 
@@ -22,7 +23,7 @@ def official_classifier(model) -> dict:
     """The Microsoft classifier's keys: layers.*, downsample at the END of a
     stage, index/mask buffers, one final norm and a 1000-class head."""
     sd = OrderedDict()
-    for key, value in model.state_dict().items():
+    for key, value in to_paper_layout(model.state_dict()).items():
         if key.startswith(('norm0', 'norm1', 'norm2')):
             continue
         if key.startswith('norm3.'):
@@ -58,7 +59,7 @@ def timm_layout(model) -> dict:
 def torchvision_layout(model) -> dict:
     """torchvision: features.{0, 2i+1, 2i}, mlp.0 / mlp.3, final norm."""
     sd = OrderedDict()
-    for key, value in model.state_dict().items():
+    for key, value in to_paper_layout(model.state_dict()).items():
         if key.startswith(('norm0', 'norm1', 'norm2')):
             continue
         key = key.replace('norm3.', 'norm.')
@@ -155,9 +156,9 @@ def test_openmmlab_checkpoints_load_with_any_prefix(tmp_path, source_model, x):
 def test_openmmlab_merging_channels_are_reordered(source_model):
     """A wrong nn.Unfold channel order would still load (same shapes);
     check the reorder explicitly on one merging layer."""
-    weight = source_model.stages[1].downsample.reduction.weight
-    unfold = to_openmmlab(
-        source_model.state_dict())['stages.0.downsample.reduction.weight']
+    weight = to_paper_layout(
+        source_model.state_dict())['stages.1.downsample.reduction.weight']
+    unfold = source_model.stages[0].downsample.reduction.weight
     assert torch.equal(unfold, merging_to_unfold_order(weight))
     C = SMALL['embed_dims']
     # Unfold column c*4 + k, k in (x0, x2, x1, x3); official k*C + c.
@@ -177,15 +178,29 @@ def test_torchvision_checkpoint_loads(tmp_path, source_model, x):
                      torchvision_layout(source_model), 'torchvision')
 
 
-def test_swin_mm_official_round_trip(source_model):
-    state = source_model.state_dict()
+def test_earlier_swin_mm_checkpoint_loads(tmp_path, source_model, x):
+    """swin_mm's layout before it took OpenMMLab's tree: merging at the
+    start of stages 1-3, ``attn.qkv``, ``mlp.fc1``, official channel
+    order."""
+    earlier = to_paper_layout(source_model.state_dict())
+    assert 'stages.1.downsample.reduction.weight' in earlier
+    assert 'stages.0.blocks.0.attn.qkv.weight' in earlier
+    report = load_and_compare(tmp_path, source_model, x,
+                              {'state_dict': earlier}, 'swin_mm_v0')
+    assert report.missing == [] and report.unexpected == []
+
+
+def test_paper_layout_official_round_trip(source_model):
+    state = to_paper_layout(source_model.state_dict())
     back = from_official(to_official(state))
     assert list(back) == list(state)
     assert all(torch.equal(back[k], state[k]) for k in state)
 
 
 def test_detect_layout_names_each_layout(source_model):
-    assert detect_layout(source_model.state_dict()) == 'swin_mm'
+    assert detect_layout(source_model.state_dict()) == 'openmmlab'
+    assert detect_layout(to_paper_layout(
+        source_model.state_dict())) == 'swin_mm_v0'
     assert detect_layout(official_classifier(source_model)) == 'official'
     assert detect_layout(timm_layout(source_model)) == 'timm'
     assert detect_layout(torchvision_layout(source_model)) == 'torchvision'
@@ -199,7 +214,7 @@ def test_ema_weights_only_when_asked(tmp_path, source_model, x, use_ema):
     other = make_swin()
     other.load_state_dict(source_model.state_dict())
     with torch.no_grad():
-        other.stages[0].blocks[0].attn.qkv.weight.mul_(2)
+        other.stages[0].blocks[0].attn.w_msa.qkv.weight.mul_(2)
     path = tmp_path / 'ema.pth'
     torch.save(
         {

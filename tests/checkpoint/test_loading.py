@@ -100,7 +100,7 @@ def test_other_architecture_is_an_error_naming_layout_and_mismatches(tmp_path):
     with pytest.raises(
             CheckpointError,
             match=r'detected layout: official.*only \d+ of .* '
-            r'match.*patch_embed\.proj\.weight: checkpoint '
+            r'match.*patch_embed\.projection\.weight: checkpoint '
             r'\(64, 3, 4, 4\) vs model \(32, 3, 4, 4\)'):
         load_pretrained(make_swin(), str(path))
 
@@ -145,8 +145,9 @@ def test_window_7_checkpoint_loads_into_window_12(tmp_path, source_model, x):
     model = make_swin(window_size=12)
     report = load_pretrained(model, str(path))
     assert len(report.resized) == 8  # one table per block
-    table7 = source_model.stages[1].blocks[1].attn.relative_position_bias_table
-    table12 = model.stages[1].blocks[1].attn.relative_position_bias_table
+    table7 = source_model.stages[1].blocks[1].attn.w_msa.\
+        relative_position_bias_table
+    table12 = model.stages[1].blocks[1].attn.w_msa.relative_position_bias_table
     heads = table7.shape[1]
     expected = F.interpolate(
         table7.detach().T.reshape(1, heads, 13, 13),
@@ -155,8 +156,8 @@ def test_window_7_checkpoint_loads_into_window_12(tmp_path, source_model, x):
         align_corners=False).reshape(heads, 23 * 23).T
     assert torch.equal(table12.detach(), expected)
     # Index buffers come from the model's own window, not the checkpoint.
-    assert model.stages[0].blocks[0].attn.relative_position_index.max() == \
-        23 * 23 - 1
+    assert model.stages[0].blocks[0].attn.w_msa.relative_position_index.max(
+    ) == 23 * 23 - 1
     outs = features(model, x)
     assert [o.shape[1] for o in outs] == [32, 64, 128, 256]
 
@@ -164,10 +165,11 @@ def test_window_7_checkpoint_loads_into_window_12(tmp_path, source_model, x):
 def test_absolute_pos_embed_of_a_classifier_is_gridded_and_resized(
         tmp_path, x):
     source = make_swin(use_abs_pos_embed=True, pretrain_img_size=224)
+    with torch.no_grad():  # every position and channel different
+        source.absolute_pos_embed.normal_()
     official = to_official(source.state_dict())
-    # The official classifier stores it as (1, L, C).
-    official['absolute_pos_embed'] = \
-        source.absolute_pos_embed.detach().flatten(2).transpose(1, 2)
+    # The official classifier stores it as (1, L, C), row-major positions.
+    official['absolute_pos_embed'] = source.absolute_pos_embed.detach()
     path = tmp_path / 'ape.pth'
     torch.save({'model': official}, path)
 
@@ -175,10 +177,17 @@ def test_absolute_pos_embed_of_a_classifier_is_gridded_and_resized(
     load_pretrained(same, str(path))
     assert torch.equal(same.absolute_pos_embed, source.absolute_pos_embed)
 
-    bigger = make_swin(use_abs_pos_embed=True, pretrain_img_size=384)
+    bigger = make_swin(use_abs_pos_embed=True, pretrain_img_size=(384, 320))
     report = load_pretrained(bigger, str(path))
     assert report.resized == ['absolute_pos_embed']
-    assert bigger.absolute_pos_embed.shape == (1, 32, 96, 96)
+    grid = source.absolute_pos_embed.detach().view(1, 56, 56, 32).permute(
+        0, 3, 1, 2)  # 1, C, 56, 56: channel c of position (y, x)
+    expected = F.interpolate(
+        grid, size=(96, 80), mode='bicubic',
+        align_corners=False).flatten(2).transpose(1, 2)  # 1, 96*80, C
+    assert bigger.absolute_pos_embed.shape == (1, 96 * 80, 32)
+    torch.testing.assert_close(
+        bigger.absolute_pos_embed.detach(), expected, rtol=0, atol=1e-6)
 
 
 def test_init_cfg_pretrained_loads_through_init_weights(

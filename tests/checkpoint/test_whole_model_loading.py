@@ -17,7 +17,7 @@ import torch.nn as nn
 from mmengine.runner import load_checkpoint
 
 from swin_mm.checkpoint import (CheckpointError, partial_loading, to_official,
-                                to_openmmlab)
+                                to_openmmlab, to_paper_layout)
 from .helpers import SMALL, assert_same_features, features, make_swin
 from .test_layouts import timm_layout, torchvision_layout
 
@@ -49,6 +49,7 @@ LAYOUTS = {
     'timm': lambda m: _with_out_norms(timm_layout(m), m),
     'torchvision': lambda m: _with_out_norms(torchvision_layout(m), m),
     'swin_mm': lambda m: m.state_dict(),
+    'swin_mm_v0': lambda m: to_paper_layout(m.state_dict()),
 }
 
 
@@ -108,7 +109,7 @@ def test_missing_backbone_weights_are_an_error_naming_them(source_model):
     del state['backbone.stages.1.blocks.0.attn.w_msa.qkv.weight']
     with pytest.raises(
             CheckpointError,
-            match=r'missing: stages\.1\.blocks\.0\.attn\.qkv\.'
+            match=r'missing: stages\.1\.blocks\.0\.attn\.w_msa\.qkv\.'
             r'weight.*allow_partial_load=True'):
         Detector().load_state_dict(state, strict=False)
 
@@ -160,14 +161,14 @@ def test_wider_swin_is_an_error_naming_the_shapes():
 
 def test_partial_loading_is_explicit(source_model, x):
     state = _detector_state(source_model, 'openmmlab')
-    key = 'stages.1.blocks.0.attn.qkv.weight'
+    key = 'stages.1.blocks.0.attn.w_msa.qkv.weight'
     del state['backbone.stages.1.blocks.0.attn.w_msa.qkv.weight']
     detector = Detector(allow_partial_load=True)
     before = detector.backbone.state_dict()[key].clone()
     result = detector.load_state_dict(state, strict=False)
     assert result.missing_keys == [f'backbone.{key}']
     assert torch.equal(detector.backbone.state_dict()[key], before)
-    patch = 'patch_embed.proj.weight'
+    patch = 'patch_embed.projection.weight'
     assert torch.equal(detector.backbone.state_dict()[patch],
                        source_model.state_dict()[patch])
     # The same through the context manager, for a model built elsewhere.
@@ -179,6 +180,17 @@ def test_partial_loading_is_explicit(source_model, x):
 def test_window_change_resizes_bias_tables(source_model, x):
     detector = Detector(window_size=5)
     detector.load_state_dict(_detector_state(source_model, 'openmmlab'))
-    table = detector.backbone.stages[0].blocks[0].attn.\
-        relative_position_bias_table
-    assert table.shape == ((2 * 5 - 1)**2, SMALL['num_heads'][0])
+    table = detector.backbone.stages[0].blocks[0].attn.w_msa.\
+        relative_position_bias_table.detach()
+    source = source_model.stages[0].blocks[0].attn.w_msa.\
+        relative_position_bias_table.detach()  # 13 x 13 offsets
+    heads = source.shape[1]
+    expected = torch.nn.functional.interpolate(
+        source.T.reshape(1, heads, 13, 13),
+        size=(9, 9),
+        mode='bicubic',
+        align_corners=False).reshape(heads, 81).T  # 9 x 9 offsets
+    torch.testing.assert_close(table, expected, rtol=0, atol=1e-6)
+    index = detector.backbone.stages[0].blocks[0].attn.w_msa.\
+        relative_position_index
+    assert index.shape == (25, 25) and index.max() == 80

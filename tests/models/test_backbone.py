@@ -54,20 +54,22 @@ def test_forward_hooks_fire_on_attention_mlp_and_blocks(version, train):
 
     handles = [
         block.register_forward_hook(record('block')),
-        block.attn.register_forward_hook(record('attn')),
-        block.attn.qkv.register_forward_hook(record('qkv')),
-        block.mlp.register_forward_hook(record('mlp')),
-        block.mlp.fc1.register_forward_hook(record('fc1')),
+        block.attn.register_forward_hook(record('shift_window_msa')),
+        block.attn.w_msa.register_forward_hook(record('attn')),
+        block.attn.w_msa.qkv.register_forward_hook(record('qkv')),
+        block.ffn.register_forward_hook(record('mlp')),
+        block.ffn.fc1.register_forward_hook(record('fc1')),
     ]
     assert not fast_path.applies(block)
     outs = run(model, x, train)
     for handle in handles:
         handle.remove()
 
-    C, M = 32, block.window_size
+    C, M = 32, block.attn.window_size
     B, L = 2, 9 * 13  # stage 2 of 72x100: 9x13 tokens
     num_windows = B * math.ceil(9 / M) * math.ceil(13 / M)
     assert seen['block'] == [((B, L, C), (B, L, C))]
+    assert seen['shift_window_msa'] == [((B, L, C), (B, L, C))]
     assert seen['attn'] == [((num_windows, M * M, C), (num_windows, M * M, C))]
     assert seen['qkv'] == [((num_windows, M * M, C), (num_windows, M * M,
                                                       3 * C))]
@@ -246,7 +248,7 @@ def test_with_cp_trains_when_input_does_not_require_grad(version):
     # Stage 1 frozen: its output needs no grad, yet stages 2-4 must train.
     model = build(version, with_cp=True, frozen_stages=1).train()
     sum(o.sum() for o in model(torch.randn(1, 3, 64, 64))).backward()
-    assert model.stages[2].blocks[0].attn.qkv.weight.grad is not None
+    assert model.stages[2].blocks[0].attn.w_msa.qkv.weight.grad is not None
 
 
 @pytest.mark.parametrize('shape,match', [

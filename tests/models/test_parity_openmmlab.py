@@ -1,8 +1,11 @@
-"""Same weights, same features as MMDetection's and MMSegmentation's Swin.
+"""Same parameter tree, same weights, same features as MMDetection's and
+MMSegmentation's Swin.
 
 Their implementations were written elsewhere; matching them (fp32, max abs
 difference <= 1e-4) is what lets their published COCO / ADE20K results carry
-over to swin_mm.
+over to swin_mm, and matching their parameter tree (names, shapes, order)
+is what lets their checkpoints, configs' name-keyed rules and
+``frozen_stages`` mean the same parameters.
 """
 import pytest
 import torch
@@ -29,7 +32,7 @@ def _pair(toolkit: str, window_size: int = 7, **ours_kwargs):
     randomize(theirs)
     ours = SwinTransformer(
         'tiny', window_size=window_size, drop_path_rate=0., **ours_kwargs)
-    ours.load_state_dict(from_openmmlab(theirs.state_dict()), strict=True)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
     theirs.eval()  # their train() override returns None, not the module
     ours.eval()
     return theirs, ours
@@ -83,7 +86,7 @@ def test_default_skips_shift_only_where_a_stage_fits_in_one_window():
         'tiny', drop_path_rate=0., always_shift=True)
     no_shift_last.load_state_dict(ours.state_dict())
     for block in no_shift_last.stages[3].blocks:
-        block.shift_size = 0
+        block.attn.shift_size = 0
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         for a, b in zip(ours(x), no_shift_last.eval()(x)):
@@ -93,11 +96,7 @@ def test_default_skips_shift_only_where_a_stage_fits_in_one_window():
 def test_openmmlab_layout_round_trips():
     theirs = _openmmlab_swin('mmdet', drop_path_rate=0.)
     randomize(theirs)
-    state = {
-        k: v
-        for k, v in theirs.state_dict().items()
-        if not k.endswith('relative_position_index')
-    }
+    state = theirs.state_dict()
     back = to_openmmlab(from_openmmlab(state))
     assert list(back) == list(state)
     for key in state:
@@ -111,3 +110,55 @@ def test_parameter_count_equals_openmmlab_swin():
         ours = SwinTransformer(arch)
         assert (sum(p.numel() for p in ours.parameters()) == sum(
             p.numel() for p in theirs.parameters()))
+
+
+TREE_CASES = [
+    dict(),
+    dict(use_abs_pos_embed=True, pretrain_img_size=(192, 256)),
+    dict(out_indices=(1, 3), window_size=12, qkv_bias=False),
+    dict(patch_norm=False, depths=(2, 2, 2, 2, 2), num_heads=(3, 6, 12, 24,
+                                                              48)),
+]
+
+
+@pytest.mark.parametrize('toolkit', ['mmdet', 'mmseg'])
+@pytest.mark.parametrize('case', TREE_CASES)
+def test_state_dict_is_the_toolkits_key_for_key(toolkit, case):
+    kwargs = dict(SwinTransformer.arch_zoo['tiny'], **case)
+    if 'depths' in case:
+        kwargs['strides'] = (4, ) + (2, ) * (len(case['depths']) - 1)
+    theirs = _openmmlab_swin(toolkit, **kwargs).state_dict()
+    ours = SwinTransformer(**kwargs).state_dict()
+    assert list(ours) == list(theirs)
+    for key in theirs:
+        assert ours[key].shape == theirs[key].shape, key
+        if key.endswith('relative_position_index'):
+            assert torch.equal(ours[key], theirs[key]), key
+
+
+@pytest.mark.parametrize('toolkit', ['mmdet', 'mmseg'])
+def test_swin_mm_checkpoint_loads_into_the_toolkits_swin_strictly(toolkit):
+    ours = SwinTransformer('tiny', drop_path_rate=0., always_shift=True)
+    randomize(ours)
+    theirs = _openmmlab_swin(toolkit, drop_path_rate=0.)
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    theirs.eval()
+    ours.eval()
+    diffs = _max_diffs(theirs, ours, (160, 224))
+    assert len(diffs) == 4 and max(diffs) <= TOL, diffs
+
+
+@pytest.mark.parametrize('frozen_stages', [0, 1, 2, 4])
+def test_frozen_stages_freezes_the_toolkits_parameters(frozen_stages):
+    kwargs = dict(frozen_stages=frozen_stages, use_abs_pos_embed=True)
+    theirs = _openmmlab_swin('mmdet', **kwargs)
+    theirs.train()
+    ours = SwinTransformer('tiny', **kwargs).train()
+
+    def frozen(model):
+        return [n for n, p in model.named_parameters() if not p.requires_grad]
+
+    assert frozen(ours) == frozen(theirs)
+    assert frozen(ours), 'nothing frozen'
+    if frozen_stages == 1:
+        assert 'stages.0.downsample.norm.weight' in frozen(ours)

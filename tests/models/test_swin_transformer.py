@@ -30,11 +30,11 @@ def test_abs_pos_embed_is_bicubically_resized_to_the_token_grid():
     resized = small_swin(
         use_abs_pos_embed=True, pretrain_img_size=(96, 160)).eval()
     state = model.state_dict()
+    grid = state['absolute_pos_embed'].view(1, 16, 16, -1).permute(
+        0, 3, 1, 2)  # 1, C, 16, 16
     state['absolute_pos_embed'] = torch.nn.functional.interpolate(
-        state['absolute_pos_embed'],
-        size=(24, 40),
-        mode='bicubic',
-        align_corners=False)
+        grid, size=(24, 40), mode='bicubic',
+        align_corners=False).flatten(2).transpose(1, 2)  # 1, 24*40, C
     resized.load_state_dict(state)
     with torch.no_grad():
         for a, b in zip(model(x), resized(x)):
@@ -74,7 +74,7 @@ def test_arch_preset_overridden_by_explicit_arguments():
     assert model.embed_dims == 128 and model.depths == (2, 2, 2, 2)
     assert [len(s.blocks) for s in model.stages] == [2, 2, 2, 2]
     # Blocks alternate W-MSA and SW-MSA.
-    assert [b.shift_size for b in model.stages[0].blocks] == [0, 3]
+    assert [b.attn.shift_size for b in model.stages[0].blocks] == [0, 3]
 
 
 def test_drop_path_rises_linearly_over_all_blocks():
@@ -88,14 +88,14 @@ def test_drop_path_rises_linearly_over_all_blocks():
 
 def test_default_init_is_truncated_normal_and_unit_layer_norm():
     model = small_swin()
-    table = model.stages[2].blocks[0].attn.relative_position_bias_table
-    weight = model.stages[3].blocks[0].mlp.fc1.weight
+    table = model.stages[2].blocks[0].attn.w_msa.relative_position_bias_table
+    weight = model.stages[3].blocks[0].ffn.fc1.weight
     # trunc_normal_(std=.02) as in the official code (bounds at +-2, i.e.
     # 100 std: effectively a normal distribution).
     assert 0.019 < weight.std() < 0.021 and abs(weight.mean()) < 1e-3
     assert 0.015 < table.std() < 0.025
     assert model.norm3.weight.eq(1).all() and model.norm3.bias.eq(0).all()
-    assert model.stages[1].blocks[0].attn.qkv.bias.eq(0).all()
+    assert model.stages[1].blocks[0].attn.w_msa.qkv.bias.eq(0).all()
 
 
 @pytest.mark.parametrize('kwargs,match', [
@@ -109,7 +109,9 @@ def test_default_init_is_truncated_normal_and_unit_layer_norm():
     (dict(frozen_stages=-2), r'frozen_stages must be in \[-1, 4\]'),
     (dict(window_size=0), r'window_size must be a positive int'),
     (dict(arch=3), r'arch must be a str or dict'),
-    (dict(stage_block_cfgs=[{}]), r'one dict per stage \(4\), got 1'),
+    (dict(pretrain_img_size=(224, 224, 224)),
+     r'pretrain_img_size must be an int or \(height, width\)'),
+    (dict(pretrain_img_size=2), r'pretrain_img_size .* >= patch_size'),
     (dict(pretrained='a.pth',
           init_cfg=dict(type='Pretrained')), r'either pretrained or init_cfg'),
 ])
@@ -130,7 +132,7 @@ def test_pretrained_alias_becomes_pretrained_init_cfg():
 def test_split_heads_stacked_gives_the_same_q_k_v():
     attn = SwinTransformer(
         arch=dict(embed_dims=16, depths=(2, ), num_heads=(4, )),
-        out_indices=(0, )).stages[0].blocks[0].attn
+        out_indices=(0, )).stages[0].blocks[0].attn.w_msa
     qkv = torch.randn(6, 49, 48)
     split = attn.split_heads(qkv)
     stacked = attn.split_heads(qkv, stacked=True)

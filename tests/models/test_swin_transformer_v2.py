@@ -129,8 +129,8 @@ def test_res_post_norm_block_on_one_window():
     x = torch.randn(2, 16, 16)  # a 4x4 map: one window, no shift
     with torch.no_grad():
         windows = window_partition(x.view(2, 4, 4, 16), 4)
-        y = x + block.norm1(block.attn(windows).view(2, 16, 16))
-        expected = y + block.norm2(block.mlp(y))
+        y = x + block.norm1(block.attn.w_msa(windows).view(2, 16, 16))
+        expected = y + block.norm2(block.ffn(y))
         for train in (True, False):  # explicit path, chunked inference
             block.train(train)
             torch.testing.assert_close(
@@ -144,11 +144,13 @@ def test_patch_merging_v2_normalizes_after_reduction():
     x = torch.randn(1, 16, 8)
     out, hw = merging(x, (4, 4))
     grid = x.view(1, 4, 4, 8)
-    concat = torch.cat([
-        grid[:, 0::2, 0::2], grid[:, 1::2, 0::2], grid[:, 0::2, 1::2],
+    # nn.Unfold's order: channel c of neighbour k at 4c + k, the 2 x 2
+    # neighbours row by row.
+    concat = torch.stack([
+        grid[:, 0::2, 0::2], grid[:, 0::2, 1::2], grid[:, 1::2, 0::2],
         grid[:, 1::2, 1::2]
-    ], -1)
-    reduced = concat.view(1, 4, 32) @ merging.reduction.weight.t()
+    ], -1)  # 1, 2, 2, 8, 4
+    reduced = concat.reshape(1, 4, 32) @ merging.reduction.weight.t()
     expected = merging.norm(reduced)
     assert hw == (2, 2)
     torch.testing.assert_close(out, expected)
@@ -157,11 +159,11 @@ def test_patch_merging_v2_normalizes_after_reduction():
 def test_v2_window_shrinks_to_small_maps_without_shift():
     model = SwinTransformerV2('tiny', window_size=16)
     last = model.stages[3].blocks[1]  # SW-MSA block
-    assert last.window_and_shift((8, 8)) == (8, (0, 0))
-    assert last.window_and_shift((5, 20)) == (5, (0, 0))
-    assert last.window_and_shift((32, 40)) == (16, (8, 8))
+    assert last.attn.window_and_shift((8, 8)) == (8, (0, 0))
+    assert last.attn.window_and_shift((5, 20)) == (5, (0, 0))
+    assert last.attn.window_and_shift((32, 40)) == (16, (8, 8))
     mmdet_like = SwinTransformerV2('tiny', window_size=16, always_shift=True)
-    assert mmdet_like.stages[3].blocks[1].window_and_shift((8, 8)) == \
+    assert mmdet_like.stages[3].blocks[1].attn.window_and_shift((8, 8)) == \
         (16, (8, 8))
 
 
@@ -205,15 +207,21 @@ def test_v2_official_layout_round_trips(tmp_path):
 
 def test_v2_window_8_checkpoint_loads_and_runs_at_window_16(tmp_path):
     path = tmp_path / 'swinv2_w8.pth'
-    torch.save(_official_v2_state_dict(small_v2(window_size=8)), path)
+    source = small_v2(window_size=8)
+    torch.save(_official_v2_state_dict(source), path)
     model = SwinTransformerV2(
         **SMALL,
         window_size=16,
         pretrained_window_size=8,
         init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()
-    attn = model.stages[0].blocks[0].attn
-    assert attn.relative_coords_table.shape == (31 * 31, 2)
+    # Every weight is the checkpoint's (the continuous bias needs no
+    # resize); only the derived coordinate tables follow the new window.
+    loaded = dict(model.named_parameters())
+    for name, param in source.named_parameters():
+        assert torch.equal(loaded[name], param), name
+    attn = model.stages[0].blocks[0].attn.w_msa
+    assert attn.relative_coords_table.shape == (1, 31, 31, 2)
     # Offsets normalised by the pretrained window: the largest, 15, is
     # 15 / (8 - 1) * 8 before the log mapping.
     assert attn.relative_coords_table.abs().max().item() == pytest.approx(

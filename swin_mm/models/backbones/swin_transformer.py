@@ -10,8 +10,12 @@ MMSegmentation's necks and heads expect.
 
 Layout (bottom-up): :func:`window_attention` (the attention formula, shared
 by V1 and V2) -> ``WindowAttention`` (the parts a version defines) ->
-``WindowMSA`` -> ``Mlp`` -> ``SwinBlock`` -> ``SwinStage`` ->
-``SwinTransformer``. Window helpers live in
+``WindowMSA`` -> ``ShiftWindowMSA`` (W-MSA / SW-MSA over a map) -> ``Mlp``
+-> ``SwinBlock`` -> ``SwinStage`` -> ``SwinTransformer``. Module and
+parameter names are OpenMMLab's (``attn.w_msa``, ``ffn.layers``, patch
+merging at the end of stages 0..n-2), so checkpoints, configs' name-keyed
+rules and tools see the tree they know; the paper's names live in the
+classes, methods and docstrings. Window helpers live in
 ``swin_mm.models.layers.windows``, patch layers in ``...layers.patch``; V2
 builds on these in ``swin_transformer_v2``.
 
@@ -29,7 +33,6 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
-from mmengine.logging import print_log
 from mmengine.model import BaseModule, ModuleList
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -45,6 +48,9 @@ from ..layers.windows import (HWShape, cyclic_shift,
                               padded_size, relative_position_index,
                               shift_window_mask, window_partition,
                               window_reverse, window_shift)
+from .arguments import (ARCH_ZOO, check_frozen_stages, check_out_indices,
+                        check_strides, check_window_size, is_pretrained,
+                        legacy_arguments, pretrain_grid, resolve_arch)
 
 
 def window_attention(q: torch.Tensor,
@@ -84,9 +90,13 @@ class WindowAttention(BaseModule):
     """Multi-head self-attention inside M x M windows, plus a relative
     position bias B and, for SW-MSA, the shift mask (:func:`window_attention`).
 
-    Both Swin versions share this; a version defines the projection
-    (:meth:`qkv_projection`), how q and k are scaled (:meth:`scaled_qk`) and
-    B (:meth:`relative_position_bias`).
+    Both Swin versions share this; a version defines its parameters (in
+    the order of its OpenMMLab counterpart, so that state dicts match key
+    for key), the projection (:meth:`qkv_projection`), how q and k are
+    scaled (:meth:`scaled_qk`) and B (:meth:`relative_position_bias`). Every
+    version has ``qkv`` and ``proj`` linear layers and a persistent
+    ``relative_position_index`` buffer (M*M, M*M), rebuilt from M rather
+    than read from checkpoints.
 
     Args:
         embed_dims: Channels C.
@@ -107,13 +117,7 @@ class WindowAttention(BaseModule):
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.window_size = window_size
-        # Derived from M alone: rebuilt, never loaded from a checkpoint.
-        self.register_buffer(
-            'relative_position_index',
-            relative_position_index(window_size).view(-1),
-            persistent=False)  # M*M*M*M
         self.attn_drop = nn.Dropout(attn_drop_rate)
-        self.proj = Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop_rate)
 
     def init_weights(self) -> None:
@@ -225,7 +229,10 @@ class WindowMSA(WindowAttention):
         # (2M-1)^2 relative offsets, one bias per head.
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window_size - 1)**2, num_heads))
+        self.register_buffer('relative_position_index',
+                             relative_position_index(window_size))  # N, N
         self.qkv = Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.proj = Linear(embed_dims, embed_dims)
 
     def init_weights(self) -> None:
         trunc_normal_(self.relative_position_bias_table, std=.02)
@@ -245,130 +252,59 @@ class WindowMSA(WindowAttention):
                              f'{self.window_size} windows, not {window_size}')
         return gather_relative_position_bias(
             self.relative_position_bias_table,
-            self.relative_position_index)  # heads, N, N
+            self.relative_position_index.view(-1))  # heads, N, N
 
     def bias_parameters(self) -> List[nn.Parameter]:
         return [self.relative_position_bias_table]
 
 
-class Mlp(BaseModule):
-    """The block's MLP: Linear C -> ratio*C, activation, Linear back."""
-
-    def __init__(self,
-                 embed_dims: int,
-                 hidden_dims: int,
-                 act_cfg: dict = dict(type='GELU'),
-                 drop_rate: float = 0.,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.fc1 = Linear(embed_dims, hidden_dims)
-        self.act = build_activation_layer(act_cfg)
-        self.fc2 = Linear(hidden_dims, embed_dims)
-        self.drop = nn.Dropout(drop_rate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
-class SwinBlock(BaseModule):
-    """One Swin Transformer block, pre-norm residual (V1):
-
-        x = x + DropPath((S)W-MSA(LN(x)));  x = x + DropPath(MLP(LN(x)))
-
-    Where the norms sit is said by four methods (:meth:`norm_before_attention`
-    and the like), which V2's res-post-norm block overrides.
+class ShiftWindowMSA(BaseModule):
+    """W-MSA or SW-MSA over a whole map: the window attention ``w_msa``
+    applied to the map padded to window multiples, cyclically shifted by
+    (-s, -s) for SW-MSA and partitioned into windows; then windows reversed,
+    shifted back and cropped (the reference steps, :meth:`forward`).
 
     Args:
-        embed_dims: Channels C.
-        num_heads: Attention heads.
-        window_size: M.
-        shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
-        fused: Hand the computation to ``swin_mm.models.fast_path`` (where
-            it applies); False always runs the reference steps
-            (:meth:`shifted_window_attention`). Both compute the same
-            function.
+        w_msa: The window attention (:class:`WindowMSA` or V2's).
+        shift: SW-MSA (shift by M // 2) if True, else W-MSA.
         always_shift: Shift even along dimensions that fit in one window
             (MMDetection's behaviour); by default such dimensions are not
             shifted (the official classifier's rule).
-        mlp_ratio: MLP hidden channels / C.
-        drop_path_rate: Stochastic depth probability of this block.
-        attn_kwargs: Further arguments of :attr:`attention_cls` (V1:
-            ``qkv_bias``, ``qk_scale``).
+        shrink_window: On a map no larger than the window (min(H, W) <= M),
+            shrink the window to min(H, W) and do not shift (the official V2
+            rule), unless ``always_shift``.
     """
-    attention_cls = WindowMSA
 
     def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 window_size: int = 7,
+                 w_msa: WindowAttention,
                  shift: bool = False,
-                 fused: bool = True,
                  always_shift: bool = False,
-                 mlp_ratio: float = 4.,
-                 drop_rate: float = 0.,
-                 attn_drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
-                 act_cfg: dict = dict(type='GELU'),
-                 norm_cfg: dict = dict(type='LN'),
-                 init_cfg: Optional[dict] = None,
-                 **attn_kwargs) -> None:
+                 shrink_window: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.window_size = window_size
-        self.shift_size = window_size // 2 if shift else 0
-        self.fused = fused
+        self.window_size = w_msa.window_size
+        self.shift_size = self.window_size // 2 if shift else 0
         self.always_shift = always_shift
-
-        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.attn = self.attention_cls(
-            embed_dims,
-            num_heads,
-            window_size,
-            attn_drop_rate=attn_drop_rate,
-            proj_drop_rate=drop_rate,
-            **attn_kwargs)
-        self.drop_path = (
-            DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
-        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
-        self.mlp = Mlp(
-            embed_dims,
-            int(embed_dims * mlp_ratio),
-            act_cfg=act_cfg,
-            drop_rate=drop_rate)
-
-    # Where the norms sit: pre-norm, LN before each branch.
-    def norm_before_attention(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm1(x)
-
-    def norm_after_attention(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    def norm_before_mlp(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm2(x)
-
-    def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-    def window_shift(self,
-                     padded_hw: HWShape,
-                     as_tensor: bool = False) -> Tuple[int, int]:
-        """This block's (row, column) cyclic shift on a padded map (0-d
-        tensors with ``as_tensor``, see :func:`window_shift`)."""
-        if not self.shift_size:
-            return 0, 0
-        return window_shift(padded_hw, self.window_size, self.shift_size,
-                            self.always_shift, as_tensor)
+        self.shrink_window = shrink_window and not always_shift
+        self.w_msa = w_msa
 
     def window_and_shift(
             self,
             hw_shape: HWShape,
             as_tensor: bool = False) -> Tuple[int, Tuple[int, int]]:
-        """The window size and (row, column) shift used on an (H, W) map."""
+        """The window size and (row, column) shift used on an (H, W) map
+        (the shift as 0-d tensors with ``as_tensor``, see
+        :func:`window_shift`)."""
         M = self.window_size
+        if self.shrink_window and min(hw_shape) <= M:
+            return min(hw_shape), (0, 0)
+        if not self.shift_size:
+            return M, (0, 0)
         padded_hw = tuple(padded_size(size, M) for size in hw_shape)
-        return M, self.window_shift(padded_hw, as_tensor)
+        return M, window_shift(padded_hw, M, self.shift_size,
+                               self.always_shift, as_tensor)
 
-    def shifted_window_attention(self, x: torch.Tensor,
-                                 hw_shape: HWShape) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
         """W-MSA or SW-MSA on a (B, H*W, C) map of any size, step by step.
 
         Pad to window multiples, cyclic shift by (-s, -s), partition, attend
@@ -386,31 +322,160 @@ class SwinBlock(BaseModule):
             x = cyclic_shift(x, (-shift[0], -shift[1]))
 
         windows = window_partition(x, M)  # B*nW, M*M, C
-        windows = self.attn(windows, mask)  # B*nW, M*M, C
+        windows = self.w_msa(windows, mask)  # B*nW, M*M, C
         x = window_reverse(windows, M, Hp, Wp)  # B, Hp, Wp, C
         x = cyclic_shift(x, shift)
         return x[:, :H, :W].reshape(B, H * W, C)  # B, L, C
 
+
+class Mlp(BaseModule):
+    """The block's MLP: Linear C -> ratio*C, activation, Linear back.
+
+    Held as OpenMMLab's ``FFN`` holds it (``layers.0.0`` and ``layers.1``
+    are the two linear layers), so parameter names match; ``fc1``, ``act``,
+    ``drop`` and ``fc2`` name the parts.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 hidden_dims: int,
+                 act_cfg: dict = dict(type='GELU'),
+                 drop_rate: float = 0.,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.layers = nn.Sequential(
+            nn.Sequential(
+                Linear(embed_dims, hidden_dims),
+                build_activation_layer(act_cfg), nn.Dropout(drop_rate)),
+            Linear(hidden_dims, embed_dims), nn.Dropout(drop_rate))
+
+    @property
+    def fc1(self) -> nn.Linear:
+        return self.layers[0][0]
+
+    @property
+    def act(self) -> nn.Module:
+        return self.layers[0][1]
+
+    @property
+    def drop(self) -> nn.Dropout:
+        return self.layers[0][2]
+
+    @property
+    def fc2(self) -> nn.Linear:
+        return self.layers[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class SwinBlock(BaseModule):
+    """One Swin Transformer block, pre-norm residual (V1):
+
+        x = x + DropPath((S)W-MSA(LN(x)));  x = x + DropPath(MLP(LN(x)))
+
+    Parts: ``norm1``, ``attn`` (:class:`ShiftWindowMSA`), ``norm2``, ``ffn``
+    (:class:`Mlp`), registered in the order of the OpenMMLab block of the
+    same version. Where the norms sit is said by four methods
+    (:meth:`norm_before_attention` and the like), which V2's res-post-norm
+    block overrides.
+
+    Args:
+        embed_dims: Channels C.
+        num_heads: Attention heads.
+        window_size: M.
+        shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
+        fused: Hand the computation to ``swin_mm.models.fast_path`` (where
+            it applies); False always runs the reference steps. Both compute
+            the same function.
+        always_shift: See :class:`ShiftWindowMSA`.
+        mlp_ratio: MLP hidden channels / C.
+        drop_path_rate: Stochastic depth probability of this block.
+        attn_kwargs: Further arguments of :attr:`attention_cls` (V1:
+            ``qkv_bias``, ``qk_scale``).
+    """
+    attention_cls = WindowMSA
+    #: Res-post-norm (V2): norms after the branches, registered after them.
+    post_norm = False
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 window_size: int = 7,
+                 shift: bool = False,
+                 fused: bool = True,
+                 always_shift: bool = False,
+                 mlp_ratio: float = 4.,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 act_cfg: dict = dict(type='GELU'),
+                 norm_cfg: dict = dict(type='LN'),
+                 init_cfg: Optional[dict] = None,
+                 **attn_kwargs) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.fused = fused
+        norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        attn = ShiftWindowMSA(
+            self.attention_cls(
+                embed_dims,
+                num_heads,
+                window_size,
+                attn_drop_rate=attn_drop_rate,
+                proj_drop_rate=drop_rate,
+                **attn_kwargs),
+            shift=shift,
+            always_shift=always_shift,
+            shrink_window=self.post_norm)
+        norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        ffn = Mlp(
+            embed_dims,
+            int(embed_dims * mlp_ratio),
+            act_cfg=act_cfg,
+            drop_rate=drop_rate)
+        parts = (('attn', attn), ('norm1', norm1), ('ffn', ffn),
+                 ('norm2', norm2)) if self.post_norm else (
+                     ('norm1', norm1), ('attn', attn), ('norm2', norm2),
+                     ('ffn', ffn))
+        for name, module in parts:
+            self.add_module(name, module)
+        self.drop_path = (
+            DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity())
+
+    # Where the norms sit: pre-norm, LN before each branch.
+    def norm_before_attention(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm1(x)
+
+    def norm_after_attention(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def norm_before_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm2(x)
+
+    def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
     def forward(self, x: torch.Tensor, hw_shape: HWShape) -> torch.Tensor:
         if fast_path.applies(self):
             return fast_path.forward_block(self, x, hw_shape)
-        attention = self.shifted_window_attention(
-            self.norm_before_attention(x), hw_shape)
+        attention = self.attn(self.norm_before_attention(x), hw_shape)
         x = x + self.drop_path(self.norm_after_attention(attention))
-        mlp = self.mlp(self.norm_before_mlp(x))
+        mlp = self.ffn(self.norm_before_mlp(x))
         return x + self.drop_path(self.norm_after_mlp(mlp))
 
 
 class SwinStage(BaseModule):
-    """One stage: patch merging (stages 2-4 of the paper), then ``depth``
-    Swin blocks alternating W-MSA (even index) and SW-MSA (odd index).
+    """One stage: ``depth`` Swin blocks alternating W-MSA (even index) and
+    SW-MSA (odd index), with a patch merging (``downsample``) after them
+    (V1, as MMDetection and the official code: stages 0..n-2 end with the
+    merging into the next stage) or before them (V2, as MMPretrain: stages
+    1..n-1 start with it).
 
     Args:
-        in_channels: Channels entering the stage.
-        embed_dims: Channels inside the stage (2 * in_channels after
-            merging).
+        embed_dims: Channels of the blocks.
         depth: Number of blocks (even in every published model).
-        downsample: Start with :class:`PatchMerging`.
+        merging: 'after' (blocks at C, merging to 2C), 'before' (merging
+            from C/2 to C, then blocks) or None.
         drop_path_rates: Stochastic depth per block.
         patch_norm: Norm inside patch merging.
         with_cp: Gradient checkpointing of each block and of the patch
@@ -421,11 +486,10 @@ class SwinStage(BaseModule):
     """
 
     def __init__(self,
-                 in_channels: int,
                  embed_dims: int,
                  depth: int,
                  num_heads: int,
-                 downsample: bool,
+                 merging: Optional[str],
                  drop_path_rates: Sequence[float],
                  norm_cfg: dict = dict(type='LN'),
                  patch_norm: bool = True,
@@ -435,10 +499,15 @@ class SwinStage(BaseModule):
                  init_cfg: Optional[dict] = None,
                  **block_cfg) -> None:
         super().__init__(init_cfg=init_cfg)
+        if merging not in ('after', 'before', None):
+            raise ValueError(
+                f"merging must be 'after', 'before' or None, got {merging!r}")
         self.with_cp = with_cp
-        self.downsample = merging_cls(
-            in_channels, embed_dims,
-            norm_cfg=norm_cfg if patch_norm else None) if downsample else None
+        self.merging = merging
+        merging_norm = norm_cfg if patch_norm else None
+        if merging == 'before':
+            self.downsample = merging_cls(
+                embed_dims // 2, embed_dims, norm_cfg=merging_norm)
         self.blocks = ModuleList([
             block_cls(
                 embed_dims,
@@ -448,17 +517,31 @@ class SwinStage(BaseModule):
                 norm_cfg=norm_cfg,
                 **block_cfg) for i in range(depth)
         ])
+        if merging == 'after':
+            self.downsample = merging_cls(
+                embed_dims, 2 * embed_dims, norm_cfg=merging_norm)
+        elif merging is None:
+            self.downsample = None
 
-    def forward(self, x: torch.Tensor,
-                hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+    def merge(self, x: torch.Tensor,
+              hw_shape: HWShape) -> Tuple[torch.Tensor, HWShape]:
+        """Patch merging, checkpointed with ``with_cp`` (it would otherwise
+        keep its 4C-channel norm input and output, more than a block
+        keeps)."""
+        if self.with_cp and torch.is_grad_enabled():
+            return cp.checkpoint(
+                self.downsample, x, hw_shape, use_reentrant=False)
+        return self.downsample(x, hw_shape)
+
+    def forward(
+        self, x: torch.Tensor, hw_shape: HWShape
+    ) -> Tuple[torch.Tensor, HWShape, torch.Tensor, HWShape]:
+        """(B, H*W, C_in) -> (the stage's output and its (H, W), the next
+        stage's input and its (H, W)); the two differ when the merging
+        comes after the blocks."""
+        if self.merging == 'before':
+            x, hw_shape = self.merge(x, hw_shape)
         checkpoint = self.with_cp and torch.is_grad_enabled()
-        if self.downsample is not None:
-            # Checkpointed too: it would otherwise keep its 4C-channel norm
-            # input and output, more than a block keeps.
-            x, hw_shape = (
-                cp.checkpoint(
-                    self.downsample, x, hw_shape, use_reentrant=False)
-                if checkpoint else self.downsample(x, hw_shape))
         for block in self.blocks:
             if checkpoint:
                 # Non-reentrant checkpointing restores the RNG state, so
@@ -467,7 +550,9 @@ class SwinStage(BaseModule):
                 x = cp.checkpoint(block, x, hw_shape, use_reentrant=False)
             else:
                 x = block(x, hw_shape)
-        return x, hw_shape
+        if self.merging == 'after':
+            return (x, hw_shape) + self.merge(x, hw_shape)
+        return x, hw_shape, x, hw_shape
 
 
 @MODELS.register_module()
@@ -509,7 +594,8 @@ class SwinTransformer(BaseModule):
             (same results, less memory).
         frozen_stages: -1 trains everything; 0 freezes patch embedding (and
             the absolute position embedding); k >= 1 also freezes stages
-            1..k (each with its leading patch merging) and their output norms.
+            0..k-1 with their patch merging and output norms (MMDetection's
+            and MMSegmentation's meaning: the same parameters).
         norm_eval: Keep BatchNorm layers (if norm_cfg uses them) in eval mode.
         strides: Downsampling of patch embedding and of each patch merging,
             as MMDetection's and MMSegmentation's Swin take it: only
@@ -524,24 +610,25 @@ class SwinTransformer(BaseModule):
         convert_weights: Accepted for configs written for MMDetection's Swin;
             swin_mm detects checkpoint layouts itself, so it has no effect.
         init_cfg: Initialization config.
-        stage_block_cfgs: Per-stage overrides of block arguments, one dict
-            per stage, for subclasses (V2: window sizes, pretrained window
-            sizes); configs do not need it.
+
+    The parameter tree (names, shapes, order of ``state_dict()``) is
+    MMDetection's ``SwinTransformer``'s for the same arguments: stage i's
+    blocks, then its patch merging into stage i + 1 (``stages.{i}.
+    downsample``, i < n - 1); ``attn.w_msa.{relative_position_bias_table,
+    relative_position_index, qkv, proj}``, ``ffn.layers.{0.0,1}``,
+    ``norm{i}``. A swin_mm checkpoint therefore loads into the toolkits'
+    own Swin as it is, and their name-keyed options (``custom_keys``,
+    ``frozen_stages``) reach the same parameters.
     """
-    #: The block and the patch merging of stages 2-4 (V2 changes both).
+    #: The block and the patch merging (V2 changes both), and where each
+    #: stage's merging sits: 'after' its blocks (into the next stage, V1 as
+    #: MMDetection) or 'before' them (V2 as MMPretrain).
     block_cls: type = SwinBlock
     merging_cls: type = PatchMerging
-
-    arch_zoo: Dict[str, dict] = {
-        'tiny':
-        dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
-        'small':
-        dict(embed_dims=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
-        'base':
-        dict(embed_dims=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
-        'large':
-        dict(embed_dims=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
-    }
+    merging_position: str = 'after'
+    #: The checkpoint layout of this tree (see swin_mm.checkpoint.layouts).
+    parameter_tree: str = 'openmmlab'
+    arch_zoo: Dict[str, dict] = ARCH_ZOO
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -574,53 +661,21 @@ class SwinTransformer(BaseModule):
                  allow_partial_load: bool = False,
                  pretrained: Optional[str] = None,
                  convert_weights: Optional[bool] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 stage_block_cfgs: Optional[Sequence[dict]] = None) -> None:
-        if pretrained is not None:
-            if init_cfg is not None:
-                raise ValueError('Give either pretrained or init_cfg, not '
-                                 'both.')
-            if not isinstance(pretrained, str):
-                raise TypeError('pretrained must be a path or URL string, got '
-                                f'{type(pretrained).__name__}')
-            print_log(
-                'SwinTransformer: pretrained= is deprecated, using '
-                f"init_cfg=dict(type='Pretrained', checkpoint={pretrained!r})",
-                logger='current')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        if fused_attention is not None:
-            print_log(
-                'SwinTransformer: fused_attention is deprecated, use '
-                f'fast_path={fused_attention}',
-                logger='current',
-                level=30)
-            fast_path = fused_attention
-        if convert_weights is not None:
-            print_log(
-                'SwinTransformer: convert_weights is not needed: swin_mm '
-                'detects the checkpoint layout (official, OpenMMLab, timm, '
-                'torchvision) when loading.',
-                logger='current')
-        if self._is_pretrained(init_cfg):
-            pretrained_kwargs(init_cfg)  # bad options fail now, not later
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        init_cfg, fast_path = legacy_arguments(pretrained, init_cfg,
+                                               fused_attention, fast_path,
+                                               convert_weights)
         super().__init__(init_cfg=init_cfg)
-
-        arch_cfg = self._resolve_arch(arch, embed_dims, depths, num_heads)
+        arch_cfg = resolve_arch(arch, embed_dims, depths, num_heads)
         self.embed_dims = arch_cfg['embed_dims']
-        self.depths = tuple(arch_cfg['depths'])
-        self.num_heads = tuple(arch_cfg['num_heads'])
+        self.depths = arch_cfg['depths']
+        self.num_heads = arch_cfg['num_heads']
         self.num_stages = len(self.depths)
-        self.out_indices = self._check_out_indices(out_indices,
-                                                   self.num_stages)
-        if not -1 <= frozen_stages <= self.num_stages:
-            raise ValueError(
-                f'frozen_stages must be in [-1, {self.num_stages}] (-1: none, '
-                f'0: patch embedding, k: up to stage k), got {frozen_stages}')
-        if not (isinstance(window_size, int) and window_size >= 1):
-            raise ValueError(
-                f'window_size must be a positive int, got {window_size!r}')
-        self._check_strides(strides, patch_size, self.num_stages)
-        self.frozen_stages = frozen_stages
+        self.out_indices = check_out_indices(out_indices, self.num_stages)
+        self.frozen_stages = check_frozen_stages(frozen_stages,
+                                                 self.num_stages)
+        check_strides(strides, patch_size, self.num_stages)
+        self.pos_embed_grid = pretrain_grid(pretrain_img_size, patch_size)
         self.norm_eval = norm_eval
         self.allow_partial_load = allow_partial_load
         self.in_channels = in_channels
@@ -637,18 +692,14 @@ class SwinTransformer(BaseModule):
             norm_cfg=norm_cfg if patch_norm else None)
         self.use_abs_pos_embed = use_abs_pos_embed
         if use_abs_pos_embed:
-            pre_h, pre_w = ((pretrain_img_size, pretrain_img_size)
-                            if isinstance(pretrain_img_size, int) else
-                            tuple(pretrain_img_size))
+            h, w = self.pos_embed_grid
             self.absolute_pos_embed = nn.Parameter(
-                torch.zeros(1, self.embed_dims, pre_h // patch_size,
-                            pre_w // patch_size))
+                torch.zeros(1, h * w, self.embed_dims))  # 1, h*w, C
         self.drop_after_pos = nn.Dropout(drop_rate)
 
         # Stochastic depth rises linearly over all blocks.
         dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         block_cfg = dict(
-            window_size=window_size,
             always_shift=always_shift,
             fused=fast_path,
             mlp_ratio=mlp_ratio,
@@ -658,106 +709,38 @@ class SwinTransformer(BaseModule):
             act_cfg=act_cfg)
         if qk_scale is not None:
             block_cfg['qk_scale'] = qk_scale
-        if stage_block_cfgs is None:
-            stage_block_cfgs = [{}] * self.num_stages
-        if len(stage_block_cfgs) != self.num_stages:
-            raise ValueError(
-                f'stage_block_cfgs needs one dict per stage '
-                f'({self.num_stages}), got {len(stage_block_cfgs)}')
         self.stages = ModuleList()
         for i, depth in enumerate(self.depths):
             first = sum(self.depths[:i])
             self.stages.append(
                 SwinStage(
-                    in_channels=self.num_features[max(i - 1, 0)],
                     embed_dims=self.num_features[i],
                     depth=depth,
                     num_heads=self.num_heads[i],
-                    downsample=i > 0,
+                    merging=self.stage_merging(i),
                     drop_path_rates=dpr[first:first + depth],
                     norm_cfg=norm_cfg,
                     patch_norm=patch_norm,
                     with_cp=with_cp,
                     block_cls=self.block_cls,
                     merging_cls=self.merging_cls,
-                    **{
-                        **block_cfg,
-                        **stage_block_cfgs[i]
-                    }))
+                    **block_cfg,
+                    **self.stage_block_options(i)))
         for i in self.out_indices:
             self.add_module(
                 f'norm{i}',
                 build_norm_layer(norm_cfg, self.num_features[i])[1])
         self._freeze_stages()
 
-    @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict], embed_dims: Optional[int],
-                      depths: Optional[Sequence[int]],
-                      num_heads: Optional[Sequence[int]]) -> dict:
-        """Preset values, overridden by explicit arguments, validated."""
-        if isinstance(arch, str):
-            if arch not in cls.arch_zoo:
-                raise ValueError(f'Unknown arch {arch!r}; choose one of '
-                                 f'{sorted(cls.arch_zoo)} or pass a dict with '
-                                 'embed_dims, depths and num_heads.')
-            cfg = dict(cls.arch_zoo[arch])
-        elif isinstance(arch, dict):
-            cfg = dict(arch)
-        else:
-            raise TypeError(
-                f'arch must be a str or dict, got {type(arch).__name__}')
-        for key, value in (('embed_dims', embed_dims), ('depths', depths),
-                           ('num_heads', num_heads)):
-            if value is not None:
-                cfg[key] = value
-        missing = {'embed_dims', 'depths', 'num_heads'} - set(cfg)
-        if missing:
-            raise ValueError(f'arch is missing {sorted(missing)}')
-        depths, num_heads = tuple(cfg['depths']), tuple(cfg['num_heads'])
-        if len(depths) != len(num_heads):
-            raise ValueError(
-                f'depths and num_heads need one entry per stage, got '
-                f'len(depths)={len(depths)} and len(num_heads)='
-                f'{len(num_heads)}')
-        if not depths or any(d < 1 for d in depths):
-            raise ValueError(f'depths must be positive, got {depths}')
-        for i, heads in enumerate(num_heads):
-            dims = cfg['embed_dims'] * 2**i
-            if heads < 1 or dims % heads:
-                raise ValueError(
-                    f'stage {i} has {dims} channels, which {heads} heads do '
-                    'not divide; num_heads[i] must divide embed_dims * 2**i')
-        return cfg
+    def stage_merging(self, i: int) -> Optional[str]:
+        """Where stage i's patch merging sits (see :class:`SwinStage`)."""
+        if self.merging_position == 'after':
+            return 'after' if i < self.num_stages - 1 else None
+        return 'before' if i > 0 else None
 
-    @staticmethod
-    def _check_strides(strides: Optional[Sequence[int]], patch_size: int,
-                       num_stages: int) -> None:
-        """MMDetection's ``strides``: only the paper's are supported."""
-        if strides is None:
-            return
-        supported = (patch_size, ) + (2, ) * (num_stages - 1)
-        if tuple(strides) != supported:
-            raise ValueError(
-                f'strides={tuple(strides)} is not supported: the patch '
-                f'embedding downsamples by patch_size ({patch_size}) and each '
-                f'patch merging by 2, i.e. strides={supported}')
-
-    @staticmethod
-    def _check_out_indices(out_indices: Sequence[int],
-                           num_stages: int) -> Tuple[int, ...]:
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        out_indices = tuple(i + num_stages if i < 0 else i
-                            for i in out_indices)
-        if not out_indices or any(not 0 <= i < num_stages
-                                  for i in out_indices):
-            raise ValueError(
-                f'out_indices must be stage indices in [0, {num_stages - 1}] '
-                f'(or negative from the end), got {out_indices}')
-        if list(out_indices) != sorted(set(out_indices)):
-            raise ValueError(f'out_indices must be increasing and unique, got '
-                             f'{out_indices}')
-        return out_indices
+    def stage_block_options(self, i: int) -> dict:
+        """Block arguments of stage i (V1: the one window size)."""
+        return dict(window_size=check_window_size(self.window_size))
 
     def _frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
@@ -804,19 +787,13 @@ class SwinTransformer(BaseModule):
                               self.allow_partial_load)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    @staticmethod
-    def _is_pretrained(init_cfg) -> bool:
-        return isinstance(init_cfg,
-                          dict) and init_cfg.get('type') == 'Pretrained'
-
     def init_weights(self) -> None:
         """Truncated-normal (std 0.02) linears and bias tables, LayerNorm
         1 / 0; then, with ``init_cfg=dict(type='Pretrained',
         checkpoint=...)``, a checkpoint of any supported layout (see
         :func:`swin_mm.checkpoint.load_pretrained`). Other ``init_cfg``
         types go to mmengine."""
-        if self.init_cfg is not None and not self._is_pretrained(
-                self.init_cfg):
+        if self.init_cfg is not None and not is_pretrained(self.init_cfg):
             super().init_weights()
             return
         self.init_from_scratch()
@@ -862,19 +839,15 @@ class SwinTransformer(BaseModule):
         self._check_input(x)
         x, hw_shape = self.patch_embed(x)  # B, L, C
         if self.use_abs_pos_embed:
-            pos = self.absolute_pos_embed
-            if pos.shape[2:] != hw_shape:
-                pos = F.interpolate(
-                    pos, size=hw_shape, mode='bicubic', align_corners=False)
-            x = x + pos.flatten(2).transpose(1, 2)  # 1, L, C
+            x = x + self.absolute_position_embedding(hw_shape)  # 1, L, C
         x = self.drop_after_pos(x)
 
         outs = []
         for i, stage in enumerate(self.stages):
-            x, hw_shape = stage(x, hw_shape)
+            out, out_hw, x, hw_shape = stage(x, hw_shape)
             if i in self.out_indices:
-                out = getattr(self, f'norm{i}')(x)  # B, L, C_i
-                out = out.view(x.shape[0], *hw_shape, self.num_features[i])
+                out = getattr(self, f'norm{i}')(out)  # B, L_i, C_i
+                out = out.view(out.shape[0], *out_hw, self.num_features[i])
                 # A copy in channels-first order (clone, not contiguous():
                 # that one guards on sizes of 1 when traced).
                 outs.append(
@@ -882,3 +855,15 @@ class SwinTransformer(BaseModule):
                                 2).clone(memory_format=torch.contiguous_format)
                 )  # B, C_i, H_i, W_i
         return tuple(outs)
+
+    def absolute_position_embedding(self, hw_shape: HWShape) -> torch.Tensor:
+        """The absolute position embedding of an (H, W) token grid:
+        (1, H*W, C), bicubically resized from the pre-training grid."""
+        pos = self.absolute_pos_embed  # 1, h*w, C
+        h, w = self.pos_embed_grid
+        if (h, w) == tuple(hw_shape):
+            return pos
+        grid = pos.view(1, h, w, -1).permute(0, 3, 1, 2)  # 1, C, h, w
+        grid = F.interpolate(
+            grid, size=hw_shape, mode='bicubic', align_corners=False)
+        return grid.flatten(2).transpose(1, 2)  # 1, H*W, C

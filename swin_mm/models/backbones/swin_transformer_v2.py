@@ -28,6 +28,7 @@ from ..layers.windows import (gather_relative_position_bias,
                               log_spaced_relative_coords,
                               relative_position_index)
 from ..tracing import eager_cache
+from .arguments import resolve_arch
 from .swin_transformer import SwinBlock, SwinTransformer, WindowAttention
 
 
@@ -65,23 +66,31 @@ class WindowCosineMSA(WindowAttention):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, num_heads, window_size, attn_drop_rate,
                          proj_drop_rate, init_cfg)
+        # Registered in MMPretrain's WindowMSAV2 order, so state dicts match
+        # key for key.
         self.pretrained_window_size = pretrained_window_size
-        self.logit_scale = nn.Parameter(
-            torch.full((num_heads, 1, 1), self.INIT_LOGIT_SCALE))
         self.cpb_mlp = nn.Sequential(
             nn.Linear(2, cpb_hidden), nn.ReLU(inplace=True),
             nn.Linear(cpb_hidden, num_heads, bias=False))
-        # Derived from the window sizes: rebuilt, never loaded.
+        self.logit_scale = nn.Parameter(
+            torch.full((num_heads, 1, 1), self.INIT_LOGIT_SCALE))
+        side = 2 * window_size - 1
+        # Derived from the window sizes: rebuilt, never read from a
+        # checkpoint.
         self.register_buffer(
             'relative_coords_table',
-            log_spaced_relative_coords(window_size, pretrained_window_size),
-            persistent=False)  # (2M-1)^2, 2
+            log_spaced_relative_coords(window_size,
+                                       pretrained_window_size).view(
+                                           1, side, side, 2))  # 1, 2M-1, 2M-1, 2
+        self.register_buffer('relative_position_index',
+                             relative_position_index(window_size))  # N, N
         self.qkv = Linear(embed_dims, embed_dims * 3, bias=False)
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(embed_dims))
             self.v_bias = nn.Parameter(torch.zeros(embed_dims))
         else:
             self.q_bias = self.v_bias = None
+        self.proj = Linear(embed_dims, embed_dims)
 
     def init_weights(self) -> None:
         nn.init.constant_(self.logit_scale, self.INIT_LOGIT_SCALE)
@@ -110,8 +119,8 @@ class WindowCosineMSA(WindowAttention):
     def relative_position_bias(self,
                                window_size: Optional[int] = None
                                ) -> torch.Tensor:
-        coords, index = self.relative_coords_table, \
-            self.relative_position_index
+        coords = self.relative_coords_table.view(-1, 2)  # (2M-1)^2, 2
+        index = self.relative_position_index.view(-1)  # N*N
         if window_size not in (None, self.window_size):
             # A window shrunk to a small map: the bias is continuous.
             coords, index = _relative_tables(window_size,
@@ -163,6 +172,7 @@ class SwinBlockV2(SwinBlock):
     :class:`WindowCosineMSA` (``qkv_bias``, ``pretrained_window_size``).
     """
     attention_cls = WindowCosineMSA
+    post_norm = True
 
     # Res-post-norm: LN on each branch's output, none before it.
     def norm_before_attention(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,14 +186,6 @@ class SwinBlockV2(SwinBlock):
 
     def norm_after_mlp(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm2(x)
-
-    def window_and_shift(
-            self,
-            hw_shape: Tuple[int, int],
-            as_tensor: bool = False) -> Tuple[int, Tuple[int, int]]:
-        if not self.always_shift and min(hw_shape) <= self.window_size:
-            return min(hw_shape), (0, 0)
-        return super().window_and_shift(hw_shape, as_tensor)
 
 
 def _per_stage(value: Union[int, Sequence[int]], num_stages: int, name: str,
@@ -217,9 +219,19 @@ class SwinTransformerV2(SwinTransformer):
         qkv_bias: q and v biases (V2 has no k bias).
         kwargs: The remaining :class:`SwinTransformer` arguments, except
             ``qk_scale`` (cosine attention has none).
+
+    The parameter tree is MMPretrain's ``SwinTransformerV2``'s: each stage
+    but the first starts with its patch merging (``stages.{i}.downsample``,
+    reduction before norm), blocks hold ``attn.w_msa.{logit_scale, q_bias,
+    v_bias, relative_coords_table, relative_position_index, cpb_mlp, qkv,
+    proj}``, ``norm1``, ``ffn.layers``, ``norm2``. ``frozen_stages=k``
+    freezes the patch embedding and stages 0..k-1 (as V1 here and in
+    MMDetection; MMPretrain's V2 also freezes stage k).
     """
     block_cls = SwinBlockV2
     merging_cls = PatchMergingV2
+    merging_position = 'before'
+    parameter_tree = 'openmmlab_v2'
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -232,22 +244,21 @@ class SwinTransformerV2(SwinTransformer):
             raise ValueError(
                 'SwinTransformerV2 has no qk_scale: its cosine attention is '
                 'scaled by the learned logit_scale')
-        arch_cfg = self._resolve_arch(arch, kwargs.get('embed_dims'),
-                                      kwargs.get('depths'),
-                                      kwargs.get('num_heads'))
+        arch_cfg = resolve_arch(arch, kwargs.get('embed_dims'),
+                                kwargs.get('depths'), kwargs.get('num_heads'))
         num_stages = len(arch_cfg['depths'])
-        windows = _per_stage(window_size, num_stages, 'window_size', 1)
-        pretrained = _per_stage(pretrained_window_size, num_stages,
-                                'pretrained_window_size', 0)
-        super().__init__(
-            arch,
-            window_size=windows[0],
-            stage_block_cfgs=[
-                dict(window_size=w, pretrained_window_size=p)
-                for w, p in zip(windows, pretrained)
-            ],
-            **kwargs)
-        self.window_sizes = windows
+        # Read by stage_block_options while the stages are built.
+        self.window_sizes = _per_stage(window_size, num_stages, 'window_size',
+                                       1)
+        self.pretrained_window_sizes = _per_stage(pretrained_window_size,
+                                                  num_stages,
+                                                  'pretrained_window_size', 0)
+        super().__init__(arch, window_size=self.window_sizes[0], **kwargs)
+
+    def stage_block_options(self, i: int) -> dict:
+        return dict(
+            window_size=self.window_sizes[i],
+            pretrained_window_size=self.pretrained_window_sizes[i])
 
     def init_from_scratch(self) -> None:
         """V1's initialisation, then every block's post-norms at zero (as

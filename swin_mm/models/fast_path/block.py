@@ -3,7 +3,8 @@
 :func:`applies` says whether a block may take the fast path;
 :func:`forward_block` computes what the block's reference ``forward``
 computes (the table in ``swin_mm.models.fast_path`` says how). The block
-lends its parts: ``window_and_shift``, ``attn``, ``mlp``, ``drop_path`` and
+lends its parts: ``attn`` (its ``window_and_shift`` and window attention
+``w_msa``), ``ffn``, ``drop_path`` and
 where its norms sit (``norm_before_attention``, ``norm_after_attention``,
 ``norm_before_mlp``, ``norm_after_mlp``: pre-norm in V1, res-post-norm in
 V2).
@@ -52,15 +53,16 @@ def forward_block(block: nn.Module, x: torch.Tensor,
             and not torch.is_grad_enabled() and not tracing():
         return forward_in_chunks(block, x, hw_shape)
     x = attention_residual(block, x, hw_shape)
-    branch = block.norm_after_mlp(block.mlp(block.norm_before_mlp(x)))
+    branch = block.norm_after_mlp(block.ffn(block.norm_before_mlp(x)))
     return add_residual(x, block.drop_path(branch))
 
 
 def plan_of(block: nn.Module, batch: int, hw_shape: HWShape,
             device: torch.device) -> WindowPlan:
     """Gather / scatter indices and mask groups of the block's windows."""
-    M, shift = block.window_and_shift(hw_shape, as_tensor=tracing())
-    return window_plan(batch, hw_shape, M, shift, device, block.shift_size)
+    M, shift = block.attn.window_and_shift(hw_shape, as_tensor=tracing())
+    return window_plan(batch, hw_shape, M, shift, device,
+                       block.attn.shift_size)
 
 
 def gather_source(block: nn.Module, x: torch.Tensor,
@@ -90,7 +92,7 @@ def attention_residual(block: nn.Module, x: torch.Tensor,
     the zero row, qkv(0), exactly as the reference computes them.
     """
     B, L, C = x.shape
-    attn = block.attn
+    attn = block.attn.w_msa
     plan = plan_of(block, B, hw_shape, x.device)
     N = plan.window_size**2
     rows = gather_source(block, x, plan)  # (1 +) B*L, C
@@ -128,7 +130,7 @@ def forward_in_chunks(block: nn.Module, x: torch.Tensor,
     saved for backward).
     """
     B, L, C = x.shape
-    attn = block.attn
+    attn = block.attn.w_msa
     plan = plan_of(block, B, hw_shape, x.device)
     N = plan.window_size**2
     rows = gather_source(block, x, plan)  # (1 +) B*L, C
@@ -154,7 +156,7 @@ def forward_in_chunks(block: nn.Module, x: torch.Tensor,
     x = out[1:]  # B*L, C
     for part in x.split(tokens_per_chunk):
         part.add_(
-            block.norm_after_mlp(mlp(block.mlp, block.norm_before_mlp(part))))
+            block.norm_after_mlp(mlp(block.ffn, block.norm_before_mlp(part))))
     return x.view(B, L, C)
 
 
@@ -173,8 +175,8 @@ def mlp(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def chunk_tokens(block: nn.Module) -> int:
     """Tokens per chunk in :func:`forward_in_chunks`: the widest
     intermediate (the MLP hidden layer) stays near ``chunk_bytes``."""
-    hidden = block.mlp.fc1.out_features
-    return max(block.window_size**2, config.chunk_bytes // (4 * hidden))
+    hidden = block.ffn.fc1.out_features
+    return max(block.attn.window_size**2, config.chunk_bytes // (4 * hidden))
 
 
 def add_residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,11 @@
 - :class:`PatchMerging`: concatenate each 2 x 2 neighbourhood (4C channels),
   LayerNorm, Linear 4C -> 2C. Resolution halves, channels double.
   :class:`PatchMergingV2` (Swin V2) normalizes after the reduction.
+
+Parameter names, shapes and order are OpenMMLab's (``projection``, ``norm``,
+``reduction``; the 4C channels in ``nn.Unfold``'s order), so checkpoints
+move between swin_mm and MMDetection, MMSegmentation and MMPretrain as they
+are.
 """
 from typing import Optional, Tuple
 
@@ -38,7 +43,7 @@ class PatchEmbed(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(
+        self.projection = nn.Conv2d(
             in_channels, embed_dims, kernel_size=patch_size, stride=patch_size)
         self.norm = (
             build_norm_layer(norm_cfg, embed_dims)[1] if norm_cfg else None)
@@ -48,7 +53,7 @@ class PatchEmbed(BaseModule):
         P = self.patch_size
         H, W = x.shape[-2:]
         x = F.pad(x, (0, (P - W % P) % P, 0, (P - H % P) % P))
-        x = self.proj(x)  # B, C, Hp/P, Wp/P
+        x = self.projection(x)  # B, C, Hp/P, Wp/P
         hw_shape = (x.shape[2], x.shape[3])
         x = x.flatten(2).transpose(1, 2)  # B, L, C
         if self.norm is not None:
@@ -59,10 +64,10 @@ class PatchEmbed(BaseModule):
 class PatchMerging(BaseModule):
     """Patch merging: 2 x 2 neighbourhood concat (4C), norm, Linear 4C -> 2C.
 
-    The 4C channels are ordered as in the official code:
-    (x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2]), i.e.
-    top-left, bottom-left, top-right, bottom-right. (MMDetection's nn.Unfold
-    version interleaves channels differently; checkpoints are converted.)
+    The 4C channels are ordered as OpenMMLab's ``nn.Unfold`` orders them:
+    channel c of neighbour k at 4c + k, the neighbours row by row
+    (top-left, top-right, bottom-left, bottom-right). (The official code
+    concatenates whole neighbours instead; its checkpoints are converted.)
     Odd sizes are zero-padded at the bottom/right first.
 
     Args:
@@ -95,9 +100,9 @@ class PatchMerging(BaseModule):
         x = x.view(B, H, W, C)
         x = F.pad(x, (0, 0, 0, 2 * Wh - W, 0, 2 * Hh - H))  # B, 2Hh, 2Wh, C
         x = x.view(B, Hh, 2, Wh, 2, C)  # B, Hh, row in 2x2, Wh, column, C
-        # 4C in the order (top-left, bottom-left, top-right, bottom-right):
-        # column-major over the 2 x 2 neighbourhood.
-        x = x.permute(0, 1, 3, 4, 2, 5)  # B, Hh, Wh, column, row, C
+        # 4C as nn.Unfold orders them: channel-major, then the 2 x 2
+        # neighbourhood row by row.
+        x = x.permute(0, 1, 3, 5, 2, 4)  # B, Hh, Wh, C, row, column
         return x.reshape(B, Hh * Wh, 4 * C), (Hh, Wh)  # B, Hh*Wh, 4C
 
     def forward(self, x: torch.Tensor,

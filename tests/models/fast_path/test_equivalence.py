@@ -99,7 +99,7 @@ def test_fused_kernel_path_with_autograd_equals_reference():
             if 'relative_position_bias_table' in name:
                 param.requires_grad_(False)
     block = fast.stages[0].blocks[1]
-    assert not needs_explicit_attention(block.attn, torch.device('cpu'))
+    assert not needs_explicit_attention(block.attn.w_msa, torch.device('cpu'))
     x = torch.randn(2, 3, 150, 203)
     ref_outs, ref_grads = _outputs_and_grads(ref, x, train=True)
     fast_outs, fast_grads = _outputs_and_grads(fast, x, train=True)
@@ -141,7 +141,7 @@ def test_chunked_inference_splits_runs_and_still_matches():
     block = fast.stages[0].blocks[1]
     x = torch.randn(2, 3, 150, 203)
     with fast_path.configure(chunk_bytes=1):
-        assert chunk_tokens(block) == block.window_size**2
+        assert chunk_tokens(block) == block.attn.window_size**2
         fast_outs = _outputs_and_grads(fast, x, False)[0]
     _assert_close(_outputs_and_grads(ref, x, False)[0], fast_outs)
 
@@ -306,7 +306,8 @@ def test_relative_position_bias_is_contiguous_and_gathered_by_index(version):
         table = attn.relative_position_bias_table
     else:
         attn = WindowCosineMSA(16, 2, 4, cpb_hidden=8)
-        table = 16 * torch.sigmoid(attn.cpb_mlp(attn.relative_coords_table))
+        table = 16 * torch.sigmoid(
+            attn.cpb_mlp(attn.relative_coords_table.view(-1, 2)))
     bias = attn.relative_position_bias()
     assert bias.shape == (2, 16, 16)
     assert bias.is_contiguous()
