@@ -72,8 +72,8 @@ def _shift_downsample_stage(key: str, offset: int) -> str:
                   key)
 
 
-def _from_tree(state_dict: Mapping[str, torch.Tensor],
-               stage_offset: int, norm_4c: bool) -> StateDict:
+def _from_tree(state_dict: Mapping[str, torch.Tensor], stage_offset: int,
+               norm_4c: bool) -> StateDict:
     out = OrderedDict()
     for key, value in state_dict.items():
         if key.endswith(_DERIVED):
@@ -253,13 +253,19 @@ def from_torchvision(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 # Detection -------------------------------------------------------------------
 #: Readers of each layout into the paper layout.
 LAYOUTS = {
-    'openmmlab': from_openmmlab,
-    'openmmlab_v2': from_openmmlab_v2,
-    'swin_mm_v0': lambda sd: OrderedDict(
+    'openmmlab':
+    from_openmmlab,
+    'openmmlab_v2':
+    from_openmmlab_v2,
+    'swin_mm_v0':
+    lambda sd: OrderedDict(
         (k, v) for k, v in sd.items() if not k.endswith(_DERIVED)),
-    'official': from_official,
-    'timm': from_timm,
-    'torchvision': from_torchvision,
+    'official':
+    from_official,
+    'timm':
+    from_timm,
+    'torchvision':
+    from_torchvision,
 }
 
 #: Writers of the paper layout into swin_mm's trees (V1, V2).
@@ -299,8 +305,8 @@ def detect_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
 
 def is_v2(state_dict: Mapping[str, torch.Tensor]) -> bool:
     """Whether the weights are Swin V2's (cosine attention)."""
-    return any(k.endswith(('logit_scale', 'cpb_mlp.0.weight'))
-               for k in state_dict)
+    return any(
+        k.endswith(('logit_scale', 'cpb_mlp.0.weight')) for k in state_dict)
 
 
 def to_paper_layout(state_dict: Mapping[str, torch.Tensor]) -> StateDict:

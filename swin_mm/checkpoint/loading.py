@@ -450,8 +450,8 @@ def convert_backbone_keys(model: nn.Module,
             'backbone.')
     weights = {k[len(prefix):]: state_dict[k] for k in keys}
     try:
-        converted, layout, _, _ = convert_state_dict(
-            weights, model.parameter_tree)
+        converted, layout, _, _ = convert_state_dict(weights,
+                                                     model.parameter_tree)
     except CheckpointError as e:
         raise CheckpointError(f'The checkpoint\'s weights {where} cannot '
                               f'load into {name}: {e}') from e

@@ -58,7 +58,7 @@ def test_trained_checkpoint_loads_into_a_backbone_weights_only(det_run):
     backbone = SwinTransformer(
         embed_dims=48, depths=(2, 2, 2, 2), num_heads=(3, 6, 12, 24))
     report = load_pretrained(backbone, str(work / 'iter_20.pth'))
-    assert report.layout == 'swin_mm' and report.matched
+    assert report.layout == 'openmmlab' and report.matched
     assert not report.missing and not report.unexpected
 
 
@@ -170,5 +170,6 @@ def test_swin_v2_toy_configs_train_and_evaluate(toy_root, tmp_path, config,
     # The V2 backbone was trained: its checkpoint holds V2's parameters.
     from swin_mm.checkpoint.loading import read_checkpoint
     state = read_checkpoint(str(tmp_path / 'iter_4.pth'))['state_dict']
-    assert 'backbone.stages.0.blocks.0.attn.logit_scale' in state
+    # MMPretrain's V2 tree: merging at the start of stages 1-3.
+    assert 'backbone.stages.0.blocks.0.attn.w_msa.logit_scale' in state
     assert 'backbone.stages.1.downsample.norm.weight' in state

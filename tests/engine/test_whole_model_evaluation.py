@@ -123,7 +123,7 @@ def test_official_detection_layout_evaluates_to_the_same(det_zoo, toy_root):
 
 
 @pytest.mark.parametrize('change,message', [
-    ('drop_key', r'missing: stages\.2\.blocks\.1\.attn\.qkv\.weight'),
+    ('drop_key', r'missing: stages\.2\.blocks\.1\.attn\.w_msa\.qkv\.weight'),
     ('resnet', r"under 'backbone\.' cannot load.*known layout"),
     ('no_backbone', r"no key under 'backbone\.'"),
 ])

@@ -116,8 +116,9 @@ TREE_CASES = [
     dict(),
     dict(use_abs_pos_embed=True, pretrain_img_size=(192, 256)),
     dict(out_indices=(1, 3), window_size=12, qkv_bias=False),
-    dict(patch_norm=False, depths=(2, 2, 2, 2, 2), num_heads=(3, 6, 12, 24,
-                                                              48)),
+    dict(
+        patch_norm=False, depths=(2, 2, 2, 2, 2),
+        num_heads=(3, 6, 12, 24, 48)),
 ]
 
 

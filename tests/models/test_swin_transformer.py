@@ -30,8 +30,9 @@ def test_abs_pos_embed_is_bicubically_resized_to_the_token_grid():
     resized = small_swin(
         use_abs_pos_embed=True, pretrain_img_size=(96, 160)).eval()
     state = model.state_dict()
-    grid = state['absolute_pos_embed'].view(1, 16, 16, -1).permute(
-        0, 3, 1, 2)  # 1, C, 16, 16
+    grid = state['absolute_pos_embed'].view(1, 16, 16,
+                                            -1).permute(0, 3, 1,
+                                                        2)  # 1, C, 16, 16
     state['absolute_pos_embed'] = torch.nn.functional.interpolate(
         grid, size=(24, 40), mode='bicubic',
         align_corners=False).flatten(2).transpose(1, 2)  # 1, 24*40, C

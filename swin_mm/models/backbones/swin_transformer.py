@@ -434,9 +434,10 @@ class SwinBlock(BaseModule):
             act_cfg=act_cfg,
             drop_rate=drop_rate)
         parts = (('attn', attn), ('norm1', norm1), ('ffn', ffn),
-                 ('norm2', norm2)) if self.post_norm else (
-                     ('norm1', norm1), ('attn', attn), ('norm2', norm2),
-                     ('ffn', ffn))
+                 ('norm2', norm2)) if self.post_norm else (('norm1', norm1),
+                                                           ('attn', attn),
+                                                           ('norm2', norm2),
+                                                           ('ffn', ffn))
         for name, module in parts:
             self.add_module(name, module)
         self.drop_path = (
@@ -741,6 +742,28 @@ class SwinTransformer(BaseModule):
     def stage_block_options(self, i: int) -> dict:
         """Block arguments of stage i (V1: the one window size)."""
         return dict(window_size=check_window_size(self.window_size))
+
+    def get_layer_depth(self, param_name: str) -> Tuple[int, int]:
+        """(depth, number of depths) of a backbone parameter, for layer-wise
+        learning-rate decay, as MMPretrain numbers them: the patch
+        embedding (and absolute position embedding) 0; block b of stage s
+        the blocks before it + b + 1; a patch merging the block next to it
+        in the tree (V1: the last block of the stage it ends; V2: the first
+        block of the stage it starts); everything else (output norms) the
+        last depth, sum(depths) + 1, with the neck and heads."""
+        num_layers = sum(self.depths) + 2
+        parts = param_name.split('.')
+        if parts[0] in ('patch_embed', 'absolute_pos_embed'):
+            return 0, num_layers
+        if parts[0] != 'stages':
+            return num_layers - 1, num_layers
+        stage = int(parts[1])
+        before = sum(self.depths[:stage])
+        if parts[2] == 'blocks':
+            return before + int(parts[3]) + 1, num_layers
+        if self.stages[stage].merging == 'after':
+            return before + self.depths[stage], num_layers
+        return before + 1, num_layers
 
     def _frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:

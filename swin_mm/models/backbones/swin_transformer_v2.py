@@ -77,11 +77,10 @@ class WindowCosineMSA(WindowAttention):
         side = 2 * window_size - 1
         # Derived from the window sizes: rebuilt, never read from a
         # checkpoint.
-        self.register_buffer(
-            'relative_coords_table',
-            log_spaced_relative_coords(window_size,
-                                       pretrained_window_size).view(
-                                           1, side, side, 2))  # 1, 2M-1, 2M-1, 2
+        self.register_buffer('relative_coords_table',
+                             log_spaced_relative_coords(
+                                 window_size, pretrained_window_size).view(
+                                     1, side, side, 2))  # 1, 2M-1, 2M-1, 2
         self.register_buffer('relative_position_index',
                              relative_position_index(window_size))  # N, N
         self.qkv = Linear(embed_dims, embed_dims * 3, bias=False)
