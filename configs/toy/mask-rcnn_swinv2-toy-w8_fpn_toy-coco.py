@@ -15,5 +15,7 @@ optim_wrapper = dict(
         custom_keys={
             'cpb_mlp': dict(decay_mult=0.),
             'logit_scale': dict(decay_mult=0.),
+            'q_bias': dict(decay_mult=0.),
+            'v_bias': dict(decay_mult=0.),
             'norm': dict(decay_mult=0.)
         }))

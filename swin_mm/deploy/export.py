@@ -71,7 +71,7 @@ def check_exportable(model: nn.Module) -> None:
     for name, module in model.named_modules():
         if not isinstance(module, SwinBlock):
             continue
-        if not module.fused:
+        if not module.fast_path:
             raise ExportError(
                 f'{name}: built with fast_path=False. The reference path '
                 'decides padding and shifts in Python on the input size and '

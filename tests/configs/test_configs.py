@@ -48,9 +48,13 @@ def test_config_builds_its_model_with_swin_mm_backbone(path):
     assert isinstance(model.backbone, SwinTransformer)
     backbone = cfg.model.backbone
     if 'toy' not in path.parts:
-        # Real configs start from the official ImageNet checkpoint.
+        # Real configs start from the official ImageNet checkpoint (or,
+        # inherited from MMSegmentation, its conversion to their layout).
         assert backbone.init_cfg.checkpoint.startswith(
-            'https://github.com/SwinTransformer/storage/releases/')
+            ('https://github.com/SwinTransformer/storage/releases/',
+             'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/'
+             'swin/'))
+    if 'arch' in backbone and 'toy' not in path.parts:
         arch = backbone.arch
         expected = (f'swinv2_{arch}_patch4_window8_256.pth' if 'swinv2'
                     in path.name else f'swin_{arch}_patch4_window7_224.pth')
@@ -64,7 +68,9 @@ def test_config_builds_its_model_with_swin_mm_backbone(path):
     channels = [
         model.backbone.num_features[i] for i in model.backbone.out_indices
     ]
-    head = cfg.model.get('neck') or cfg.model.decode_head
+    head = (
+        cfg.model.get('neck') or cfg.model.get('panoptic_head')
+        or cfg.model.decode_head)
     assert list(head.in_channels) == channels
 
 
@@ -202,3 +208,82 @@ def test_backbone_swaps_into_stock_mmseg_upernet(tmp_path):
     with torch.no_grad():
         logits = model._forward(torch.randn(1, 3, 64, 64))
     assert logits.shape == (1, 150, 16, 16)
+
+
+RECIPES = {
+    'detection/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco.py':
+    'mmdet::mask2former/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco.py',
+    'detection/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco-panoptic.py':
+    'mmdet::mask2former/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco-'
+    'panoptic.py',
+    'detection/dino-5scale_swin-l_8xb2-12e_coco.py':
+    'mmdet::dino/dino-5scale_swin-l_8xb2-12e_coco.py',
+    'segmentation/mask2former_swin-t_8xb2-160k_ade20k-512x512.py':
+    'mmseg::mask2former/mask2former_swin-t_8xb2-160k_ade20k-512x512.py',
+}
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_toolkit_recipes_change_the_backbone_type_only(name):
+    ours = Config.fromfile(str(CONFIGS / name))
+    toolkit, path = RECIPES[name].split('::')
+    import importlib
+    root = Path(importlib.import_module(toolkit).__file__).parent
+    theirs = Config.fromfile(str(root / '.mim' / 'configs' / path))
+    assert ours.model.backbone.type == 'swin_mm.SwinTransformer'
+    ours.model.backbone.type = theirs.model.backbone.type
+    # Inheriting through `mmdet::` marks each registry entry with its scope.
+    assert _without_scopes(ours.to_dict()) == theirs.to_dict()
+
+
+def _without_scopes(value):
+    if isinstance(value, dict):
+        return {
+            k: _without_scopes(v)
+            for k, v in value.items() if k != '_scope_'
+        }
+    if isinstance(value, (list, tuple)):
+        return type(value)(_without_scopes(v) for v in value)
+    return value
+
+
+@pytest.mark.parametrize('name', [
+    'detection/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco.py',
+    'segmentation/mask2former_swin-t_8xb2-160k_ade20k-512x512.py'
+])
+def test_mask2former_no_decay_rules_reach_every_patch_merging_norm(name):
+    from .sweep import parameter_settings
+    cfg = Config.fromfile(str(CONFIGS / name))
+    settings = parameter_settings(cfg, build_model(cfg))
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    for i in range(3):  # patch merging at the end of stages 0-2
+        lr, wd = settings[f'backbone.stages.{i}.downsample.norm.weight']
+        assert (lr, wd) == (pytest.approx(0.1 * base_lr), 0.), i
+    assert not any(
+        k.startswith('backbone.stages.3.downsample') for k in settings)
+    lr, wd = settings['backbone.stages.3.blocks.1.norm2.weight']
+    assert wd == 0.
+    lr, wd = settings['backbone.stages.1.blocks.0.attn.w_msa.qkv.weight']
+    assert wd == cfg.optim_wrapper.optimizer.weight_decay
+
+
+@pytest.mark.parametrize('name', [
+    'detection/mask-rcnn_swinv2-t-w8_fpn_1x_coco.py',
+    'segmentation/upernet_swinv2-t-w8_8xb2-160k_ade20k-512x512.py',
+    'toy/mask-rcnn_swinv2-toy-w8_fpn_toy-coco.py',
+    'toy/upernet_swinv2-toy-w8_toy-seg.py'
+])
+def test_v2_configs_do_not_decay_what_the_v2_code_exempts(name):
+    from .sweep import parameter_settings
+    cfg = Config.fromfile(str(CONFIGS / name))
+    settings = parameter_settings(cfg, build_model(cfg))
+    wd = cfg.optim_wrapper.optimizer.weight_decay
+    block = 'backbone.stages.2.blocks.1.'
+    for key in ('attn.w_msa.logit_scale', 'attn.w_msa.q_bias',
+                'attn.w_msa.v_bias', 'attn.w_msa.cpb_mlp.0.weight',
+                'attn.w_msa.cpb_mlp.0.bias', 'attn.w_msa.cpb_mlp.2.weight',
+                'norm1.weight', 'norm2.bias'):
+        assert settings[block + key][1] == 0., key
+    assert settings['backbone.stages.2.downsample.norm.weight'][1] == 0.
+    assert settings[block + 'attn.w_msa.qkv.weight'][1] == wd
+    assert settings[block + 'ffn.layers.0.0.weight'][1] == wd

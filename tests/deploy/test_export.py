@@ -148,9 +148,7 @@ def test_torch_compile_dynamic_serves_three_sizes_with_one_compilation(
 
 
 def with_fast_path(model: torch.nn.Module, on: bool) -> torch.nn.Module:
-    for block in model.modules():
-        if hasattr(block, 'fused'):
-            block.fused = on
+    model.set_fast_path(on)
     return model
 
 

@@ -173,3 +173,21 @@ def test_swin_v2_toy_configs_train_and_evaluate(toy_root, tmp_path, config,
     # MMPretrain's V2 tree: merging at the start of stages 1-3.
     assert 'backbone.stages.0.blocks.0.attn.w_msa.logit_scale' in state
     assert 'backbone.stages.1.downsample.norm.weight' in state
+
+
+def test_toy_detector_trains_with_layer_wise_lr_decay(toy_root, tmp_path):
+    opts = [
+        'optim_wrapper.constructor='
+        'swin_mm.SwinLayerDecayOptimWrapperConstructor',
+        'optim_wrapper.paramwise_cfg.layer_decay_rate=0.9'
+    ]
+    out = run_tool('tools/train.py', DET_CFG, '--work-dir', tmp_path,
+                   '--cfg-options', *small_run_options(toy_root, 4), *opts)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    # The toy Swin: depths 2, 2, 2, 2 -> 10 depths.
+    assert re.search(
+        r'Layer-wise lr decay 0.9 over 10 depths; \d+ of \d+ '
+        'parameters without weight decay', log)
+    losses = logged_losses(log)
+    assert len(losses) == 4 and all(0 < v < 100 for v in losses), losses

@@ -149,11 +149,37 @@ def test_unsupported_strides_are_a_clear_error(strides):
 @pytest.mark.parametrize('version', sorted(VERSIONS))
 def test_fused_attention_is_a_deprecated_name_of_fast_path(version):
     model = VERSIONS[version](**SMALL, fused_attention=False)
-    assert not any(block.fused for stage in model.stages
+    assert not any(block.fast_path for stage in model.stages
                    for block in stage.blocks)
     assert all(
-        block.fused for stage in build(version).stages
+        block.fast_path for stage in build(version).stages
         for block in stage.blocks)
+
+
+@pytest.mark.parametrize('version', sorted(VERSIONS))
+def test_fast_path_off_runs_plain_pytorch_everywhere(version):
+    """No oneDNN call, fused kernel or window plan: the aten ops of plain
+    nn.Linear and explicit softmax attention only."""
+    from swin_mm.models.fast_path import configure
+    from ..helpers import CountOps
+    x = torch.randn(1, 3, 64, 96)
+
+    def ops_of(model):
+        # oneDNN forced on at every size where it exists: only the switch
+        # keeps it out.
+        with configure(onednn=True, min_onednn_macs=0), CountOps() as count, \
+                torch.no_grad():
+            model.eval()(x)
+        return count.ops
+
+    fast = ops_of(VERSIONS[version](**SMALL))
+    plain = ops_of(VERSIONS[version](**SMALL, fast_path=False))
+    # oneDNN's product (_linear_pointwise), the fused attention kernel, the
+    # chunked residual add.
+    fused = ('scaled_dot_product', '_linear_pointwise', 'index_add')
+    assert all(any(f in op for op in fast) for f in fused), fast
+    assert not any(f in op for op in plain for f in fused), plain
+    assert plain['_softmax'] > 0 and plain['roll'] > 0, plain
 
 
 def expected_shapes(h, w, out_indices, batch=1, C=16):

@@ -385,9 +385,6 @@ class SwinBlock(BaseModule):
         num_heads: Attention heads.
         window_size: M.
         shift: SW-MSA (cyclic shift by M // 2) if True, else W-MSA.
-        fused: Hand the computation to ``swin_mm.models.fast_path`` (where
-            it applies); False always runs the reference steps. Both compute
-            the same function.
         always_shift: See :class:`ShiftWindowMSA`.
         mlp_ratio: MLP hidden channels / C.
         drop_path_rate: Stochastic depth probability of this block.
@@ -403,7 +400,6 @@ class SwinBlock(BaseModule):
                  num_heads: int,
                  window_size: int = 7,
                  shift: bool = False,
-                 fused: bool = True,
                  always_shift: bool = False,
                  mlp_ratio: float = 4.,
                  drop_rate: float = 0.,
@@ -414,7 +410,10 @@ class SwinBlock(BaseModule):
                  init_cfg: Optional[dict] = None,
                  **attn_kwargs) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.fused = fused
+        #: Hand the computation to ``swin_mm.models.fast_path`` (where
+        #: :func:`~swin_mm.models.fast_path.applies`); False runs the
+        #: reference steps. Set by the backbone's ``set_fast_path``.
+        self.fast_path = True
         norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
         attn = ShiftWindowMSA(
             self.attention_cls(
@@ -702,7 +701,6 @@ class SwinTransformer(BaseModule):
         dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
         block_cfg = dict(
             always_shift=always_shift,
-            fused=fast_path,
             mlp_ratio=mlp_ratio,
             qkv_bias=qkv_bias,
             drop_rate=drop_rate,
@@ -731,7 +729,18 @@ class SwinTransformer(BaseModule):
             self.add_module(
                 f'norm{i}',
                 build_norm_layer(norm_cfg, self.num_features[i])[1])
+        self.set_fast_path(fast_path)
         self._freeze_stages()
+
+    def set_fast_path(self, enabled: bool) -> None:
+        """Turn the fast path (:mod:`swin_mm.models.fast_path`: fused
+        window gathers and attention, oneDNN linear layers) on or off for
+        every block and linear layer; off, everything is plain PyTorch.
+        Both compute the same features."""
+        self.fast_path = bool(enabled)
+        for module in self.modules():
+            if isinstance(module, (SwinBlock, Linear)):
+                module.fast_path = self.fast_path
 
     def stage_merging(self, i: int) -> Optional[str]:
         """Where stage i's patch merging sits (see :class:`SwinStage`)."""

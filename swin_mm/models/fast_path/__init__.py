@@ -8,7 +8,9 @@ path computes the same values with fewer passes over memory. Which runs:
 =======================================  ====================================
 condition                                what runs
 =======================================  ====================================
-``fast_path=False`` on the backbone      reference path
+``fast_path=False`` on the backbone      reference path, and ``F.linear``
+(or ``set_fast_path(False)``)            for every linear layer: plain
+                                         PyTorch throughout
 a hook on a module inside the block, or  reference path (every hook sees its
 a global module hook                     module called once, whole tensors)
 traced (``torch.export``, ONNX,          one gather, the explicit attention
@@ -36,6 +38,10 @@ well-padded maps (padding slots then read qkv(0), which the reference also
 computes); linear layers go through oneDNN on AVX-512 CPUs for fp32 products
 above a size floor, with the MLP's GELU as the product's post-op in
 inference.
+
+One switch decides: the backbone's ``fast_path`` (``set_fast_path``), read
+by :func:`applies` (blocks) and :class:`Linear`; export and analysis use the
+same.
 
 Modules: ``block`` (the seam: :func:`applies`, :func:`forward_block`),
 ``plan`` (window plans), ``attention`` (explicit and fused attention of

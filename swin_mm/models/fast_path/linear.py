@@ -172,7 +172,11 @@ def linear_gelu(x: torch.Tensor,
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` whose product goes through :func:`linear`."""
+    """``nn.Linear`` whose product goes through :func:`linear` while its
+    ``fast_path`` is on (the backbone's switch); ``F.linear`` otherwise."""
+    fast_path: bool = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.fast_path:
+            return F.linear(x, self.weight, self.bias)
         return linear(x, self.weight, self.bias)

@@ -47,7 +47,7 @@ def _outputs_and_grads(model, x, train):
     (``F.linear`` throughout), so the two paths share no fast code."""
     model.train(train)
     x = x.clone().requires_grad_(train)
-    plain = not model.stages[0].blocks[0].fused
+    plain = not model.fast_path
     with torch.set_grad_enabled(train), \
             fast_path.configure(onednn=False if plain else None):
         outs = model(x)
