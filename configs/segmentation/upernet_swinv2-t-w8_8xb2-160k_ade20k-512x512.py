@@ -2,7 +2,8 @@
 # 16 (8x2): MMSegmentation's Swin recipe (AdamW 6e-5, wd 0.01, 1500-iter
 # warm-up, poly decay, auxiliary FCN head) with swin_mm's V2 backbone from
 # the official ImageNet-1K V2 checkpoint; no weight decay on V2's
-# position-bias MLP, logit scales and q / v biases. Data at data/ade/ADEChallengeData2016.
+# position-bias MLP, logit scales and q / v biases. Data at
+# data/ade/ADEChallengeData2016.
 _base_ = [
     'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'  # noqa
 ]
