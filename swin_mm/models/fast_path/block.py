@@ -39,9 +39,10 @@ def has_hooks(module: nn.Module) -> bool:
 def applies(block: nn.Module) -> bool:
     """Whether ``block`` takes the fast path: its ``fast_path`` switch on
     (the backbone's ``fast_path``), and no hook on a module inside it
-    (attention, its projections, norms, MLP). The fast path calls those modules' parts, or calls them on chunks
-    of tokens, so a hook would miss calls or see other tensors; the
-    reference path calls each once on the whole input."""
+    (attention, its projections, norms, MLP). The fast path calls those
+    modules' parts, or calls them on chunks of tokens, so a hook would miss
+    calls or see other tensors; the reference path calls each once on the
+    whole input."""
     return block.fast_path and not global_hooks() and not any(
         has_hooks(module) for module in block.modules() if module is not block)
 
