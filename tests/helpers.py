@@ -4,9 +4,15 @@ from collections import Counter
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from swin_mm.models.backbones.swin_transformer_v2 import _relative_tables
-from swin_mm.models.fast_path.plan import cached_image_plan
-from swin_mm.models.layers.windows import _shift_window_mask
+from swin_mm.models.tracing import clear_size_caches  # noqa: F401
+
+#: The small Swin the model tests build (V1 or V2): C = 16, two blocks per
+#: stage, no stochastic depth.
+SMALL = dict(
+    embed_dims=16,
+    depths=(2, 2, 2, 2),
+    num_heads=(1, 2, 4, 8),
+    drop_path_rate=0.)
 
 
 def randomize(model: torch.nn.Module, skip_out_norms: bool = False) -> None:
@@ -38,10 +44,3 @@ class CountOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops[func._overloadpacket.__name__] += 1
         return func(*args, **(kwargs or {}))
-
-
-def clear_size_caches() -> None:
-    """Forget every eager per-size cache (window plans, shift masks, V2's
-    shrunk-window tables), so that the next input size is new."""
-    for cache in (cached_image_plan, _relative_tables, _shift_window_mask):
-        cache.cache_clear()

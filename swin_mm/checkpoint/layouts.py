@@ -85,7 +85,7 @@ def _from_tree(state_dict: Mapping[str, torch.Tensor], stage_offset: int,
             if key.endswith('reduction.weight') or norm_4c:
                 value = merging_from_unfold_order(value)
         elif key == 'absolute_pos_embed' and value.dim() == 3:
-            value = _tokens_to_grid(value)
+            value = tokens_to_grid(value)
         out[key] = value
     return out
 
@@ -165,7 +165,7 @@ def from_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
             if '.downsample.' in key:
                 key = _shift_downsample_stage(key, +1)
         elif key == 'absolute_pos_embed' and value.dim() == 3:
-            value = _tokens_to_grid(value)
+            value = tokens_to_grid(value)
         out[key] = value
     return out
 
@@ -187,7 +187,7 @@ def to_official(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     return out
 
 
-def _tokens_to_grid(pos_embed: torch.Tensor) -> torch.Tensor:
+def tokens_to_grid(pos_embed: torch.Tensor) -> torch.Tensor:
     """(1, L, C) position embedding of a square grid -> (1, C, h, w)."""
     _, L, C = pos_embed.shape
     side = int(round(L**0.5))
@@ -211,7 +211,7 @@ def from_timm(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
         elif key == 'absolute_pos_embed' and value.dim() == 4:
             value = value.permute(0, 3, 1, 2)  # 1, h, w, C -> 1, C, h, w
         elif key == 'absolute_pos_embed' and value.dim() == 3:
-            value = _tokens_to_grid(value)
+            value = tokens_to_grid(value)
         out[key] = value
     return out
 

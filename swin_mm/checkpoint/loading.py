@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 
 from .layouts import (StateDict, detect_layout, is_v2, not_backbone_weight,
-                      to_tree)
+                      to_tree, tokens_to_grid)
 
 
 class CheckpointError(RuntimeError):
@@ -202,13 +202,10 @@ def resize_position_embedding(pos_embed: torch.Tensor,
                               grid: Tuple[int, int]) -> torch.Tensor:
     """Bicubically resize a (1, L, C) absolute position embedding of a
     square grid to a (rows, columns) grid: (1, rows * columns, C)."""
-    _, L, C = pos_embed.shape
-    side = int(round(L**0.5))
-    if side * side != L:
-        raise CheckpointError(
-            f'absolute_pos_embed has {L} positions, not a square grid; '
-            'cannot recover its height and width to resize it')
-    pos = pos_embed.transpose(1, 2).reshape(1, C, side, side)  # 1, C, h, w
+    try:
+        pos = tokens_to_grid(pos_embed)  # 1, C, h, w
+    except ValueError as e:
+        raise CheckpointError(f'{e}, to resize it') from e
     pos = F.interpolate(
         pos.float(), size=grid, mode='bicubic', align_corners=False)
     return pos.flatten(2).transpose(1, 2).to(pos_embed.dtype)  # 1, L', C

@@ -1,9 +1,13 @@
 """Whether the model is being traced, exported or compiled, and a cache
 that only eager calls fill."""
 import functools
-from typing import Callable
+from typing import Callable, List
 
 import torch
+
+#: Every cache made by :func:`eager_cache` (window plans, shift masks, V2's
+#: shrunk-window tables): what :func:`clear_size_caches` clears.
+_EAGER_CACHES: List[Callable] = []
 
 
 def tracing() -> bool:
@@ -30,6 +34,15 @@ def eager_cache(maxsize: int) -> Callable[[Callable], Callable]:
 
         call.cache_info = cached.cache_info
         call.cache_clear = cached.cache_clear
+        _EAGER_CACHES.append(cached)
         return call
 
     return decorate
+
+
+def clear_size_caches() -> None:
+    """Forget everything cached per input size (window plans, shift masks,
+    V2's shrunk-window tables): the next forward at any size builds them
+    afresh, as at a size never seen."""
+    for cache in _EAGER_CACHES:
+        cache.cache_clear()

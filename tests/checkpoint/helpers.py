@@ -2,13 +2,9 @@
 import torch
 
 from swin_mm.models import SwinTransformer
-from ..helpers import randomize  # noqa: F401
+from ..helpers import SMALL, randomize  # noqa: F401
 
-SMALL = dict(
-    embed_dims=32,
-    depths=(2, 2, 2, 2),
-    num_heads=(1, 2, 4, 8),
-    drop_path_rate=0.)
+SMALL = dict(SMALL, embed_dims=32)
 SIZE = (1, 3, 96, 128)
 
 

@@ -96,9 +96,9 @@ def parameter_settings(cfg: Config,
     any freezing); frozen parameters are absent. A base model config with
     no ``optim_wrapper`` gets a plain AdamW."""
     optim_cfg = copy.deepcopy(
-        cfg.get('optim_wrapper',
-                dict(optimizer=dict(type='AdamW', lr=1e-4,
-                                    weight_decay=0.05))))
+        cfg.get(
+            'optim_wrapper',
+            dict(optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05))))
     # The wrapper type (AMP, ...) does not decide the parameter groups; AMP
     # refuses to build without a GPU.
     optim_cfg['type'] = 'OptimWrapper'

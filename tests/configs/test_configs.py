@@ -194,9 +194,19 @@ def test_backbone_swaps_into_stock_mmdet_mask_rcnn(tmp_path):
                       'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py',
                       'neck=dict(in_channels=[32, 64, 128, 256])')
     model = build_model(cfg).eval()
+    assert isinstance(model.backbone, SwinTransformer)
+    x = torch.randn(1, 3, 96, 128)
     with torch.no_grad():
-        feats = model.extract_feat(torch.randn(1, 3, 96, 128))
+        feats = model.extract_feat(x)
+        # The detector's features are FPN's over swin_mm's four maps.
+        expected = model.neck(model.backbone(x))
     assert [f.shape[1] for f in feats] == [256] * 5  # FPN P2-P6
+    for a, b in zip(feats, expected):
+        assert torch.equal(a, b)
+    # ...and they change with the backbone's weights.
+    with torch.no_grad():
+        model.backbone.patch_embed.projection.weight.mul_(2)
+        assert not torch.allclose(model.extract_feat(x)[0], feats[0])
 
 
 def test_backbone_swaps_into_stock_mmseg_upernet(tmp_path):
@@ -205,9 +215,19 @@ def test_backbone_swaps_into_stock_mmseg_upernet(tmp_path):
         'decode_head=dict(in_channels=[32, 64, 128, 256]), '
         'auxiliary_head=dict(in_channels=128)')
     model = build_model(cfg).eval()
+    assert isinstance(model.backbone, SwinTransformer)
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        logits = model._forward(torch.randn(1, 3, 64, 64))
+        logits = model._forward(x)
+        # UperNet's logits over swin_mm's four maps; the auxiliary FCN head
+        # reads the third (128 channels).
+        feats = model.backbone(x)
+        expected = model.decode_head(feats)
+        aux = model.auxiliary_head(feats)
     assert logits.shape == (1, 150, 16, 16)
+    assert torch.equal(logits, expected)
+    assert model.auxiliary_head.in_channels == 128 == feats[2].shape[1]
+    assert aux.shape == (1, 150, 4, 4)
 
 
 RECIPES = {
@@ -247,14 +267,20 @@ def _without_scopes(value):
     return value
 
 
+def _built_settings(name: str):
+    """A config of ours and (lr, weight decay) of each trainable parameter
+    of its model, from its own optim_wrapper."""
+    from .sweep import parameter_settings
+    cfg = Config.fromfile(str(CONFIGS / name))
+    return cfg, parameter_settings(cfg, build_model(cfg))
+
+
 @pytest.mark.parametrize('name', [
     'detection/mask2former_swin-t-p4-w7-224_8xb2-lsj-50e_coco.py',
     'segmentation/mask2former_swin-t_8xb2-160k_ade20k-512x512.py'
 ])
 def test_mask2former_no_decay_rules_reach_every_patch_merging_norm(name):
-    from .sweep import parameter_settings
-    cfg = Config.fromfile(str(CONFIGS / name))
-    settings = parameter_settings(cfg, build_model(cfg))
+    cfg, settings = _built_settings(name)
     base_lr = cfg.optim_wrapper.optimizer.lr
     for i in range(3):  # patch merging at the end of stages 0-2
         lr, wd = settings[f'backbone.stages.{i}.downsample.norm.weight']
@@ -274,9 +300,7 @@ def test_mask2former_no_decay_rules_reach_every_patch_merging_norm(name):
     'toy/upernet_swinv2-toy-w8_toy-seg.py'
 ])
 def test_v2_configs_do_not_decay_what_the_v2_code_exempts(name):
-    from .sweep import parameter_settings
-    cfg = Config.fromfile(str(CONFIGS / name))
-    settings = parameter_settings(cfg, build_model(cfg))
+    cfg, settings = _built_settings(name)
     wd = cfg.optim_wrapper.optimizer.weight_decay
     block = 'backbone.stages.2.blocks.1.'
     for key in ('attn.w_msa.logit_scale', 'attn.w_msa.q_bias',

@@ -5,11 +5,10 @@ from typing import Tuple
 import torch
 
 from swin_mm.models import SwinTransformer, SwinTransformerV2
+from ..helpers import SMALL as _SMALL
 from ..helpers import randomize
 
-SMALL = dict(
-    arch=dict(embed_dims=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8)),
-    drop_path_rate=0.)
+SMALL = dict(_SMALL, embed_dims=32)
 # Stage maps unpadded (224: 56, 28, 14, 7 at window 7) and padded at every
 # stage (150x203: 38x51, 19x26, 10x13, 5x7).
 SIZES = [(224, 224), (150, 203)]

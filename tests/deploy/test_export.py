@@ -9,12 +9,8 @@ from swin_mm.deploy import (ExportError, compile_dynamic, export_onnx,
                             export_program)
 from swin_mm.deploy.export import reshape_sizes
 from swin_mm.models import SwinTransformer, SwinTransformerV2
-from swin_mm.models.backbones import swin_transformer_v2
-from swin_mm.models.fast_path import plan
-from swin_mm.models.layers import windows
-from ..helpers import randomize
-
-SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
+from swin_mm.models.tracing import clear_size_caches
+from ..helpers import SMALL, randomize
 
 #: (batch, H, W): square, odd, detection-sized, small, extreme aspect, and
 #: a map smaller than one window at every stage.
@@ -152,19 +148,13 @@ def with_fast_path(model: torch.nn.Module, on: bool) -> torch.nn.Module:
     return model
 
 
-def clear_caches() -> None:
-    plan.cached_image_plan.cache_clear()
-    windows._shift_window_mask.cache_clear()
-    swin_transformer_v2._relative_tables.cache_clear()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('fast_path', [True, False])
 def test_export_leaves_nothing_that_a_later_eager_forward_reads(fast_path):
     """Export first (dynamic sizes on the fast path, a fixed size on the
     reference path), then eager at that size: plain tensors, equal to a
     fresh model's."""
-    clear_caches()
+    clear_size_caches()
     model = with_fast_path(small_model('v1'), fast_path)
     x = torch.randn(2, 3, 97, 131)
     if fast_path:
@@ -174,7 +164,7 @@ def test_export_leaves_nothing_that_a_later_eager_forward_reads(fast_path):
             torch.export.export(model, (x, ))
     with torch.no_grad():
         after = model(x)
-    clear_caches()
+    clear_size_caches()
     with torch.no_grad():
         fresh = with_fast_path(small_model('v1'), fast_path)(x)
     for a, b in zip(after, fresh):

@@ -8,7 +8,7 @@ from swin_mm.engine.launch import (add_common_args, add_test_args,
 from .conftest import DET_CFG, SEG_CFG
 
 
-def test_args(*argv: str) -> argparse.Namespace:
+def parse_test_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_test_args(parser)
     add_common_args(parser)
@@ -29,29 +29,29 @@ def test_shipped_toolkit_configs_are_named_as_in_base():
 
 def test_out_dumps_detections_beside_the_coco_metric():
     cfg = load_config(str(DET_CFG))
-    apply_test_args(cfg, test_args('--out', 'preds.pkl'))
+    apply_test_args(cfg, parse_test_args('--out', 'preds.pkl'))
     assert [e['type']
             for e in cfg.test_evaluator] == ['CocoMetric', 'DumpDetResults']
     assert cfg.test_evaluator[1]['out_file_path'] == 'preds.pkl'
     with pytest.raises(ValueError, match='give a .pkl file'):
         apply_test_args(
-            load_config(str(DET_CFG)), test_args('--out', 'preds.json'))
+            load_config(str(DET_CFG)), parse_test_args('--out', 'preds.json'))
 
 
 def test_out_writes_label_maps_for_segmentation():
     cfg = load_config(str(SEG_CFG))
-    apply_test_args(cfg, test_args('--out', 'maps'))
+    apply_test_args(cfg, parse_test_args('--out', 'maps'))
     assert cfg.test_evaluator['output_dir'] == 'maps'
 
 
 def test_show_dir_turns_on_the_toolkits_visualization_hook():
     det = load_config(str(DET_CFG))
-    apply_test_args(det, test_args('--show-dir', 'drawn'))
+    apply_test_args(det, parse_test_args('--show-dir', 'drawn'))
     hook = det.default_hooks.visualization
     assert hook.type == 'DetVisualizationHook' and hook.draw
     assert hook.test_out_dir == 'drawn'
     seg = load_config(str(SEG_CFG))
-    apply_test_args(seg, test_args('--show', '--wait-time', '1'))
+    apply_test_args(seg, parse_test_args('--show', '--wait-time', '1'))
     hook = seg.default_hooks.visualization
     assert hook.type == 'SegVisualizationHook' and hook.draw
     assert hook.show and hook.wait_time == 1
@@ -60,11 +60,11 @@ def test_show_dir_turns_on_the_toolkits_visualization_hook():
 def test_tta_wraps_the_model_where_the_config_defines_it():
     cfg = load_config(str(SEG_CFG))
     model = cfg.model
-    apply_test_args(cfg, test_args('--tta'))
+    apply_test_args(cfg, parse_test_args('--tta'))
     assert cfg.model['type'] == 'SegTTAModel'
     assert cfg.model['module'] == model
     assert cfg.test_dataloader.dataset.pipeline == cfg.tta_pipeline
     with pytest.raises(
             ValueError, match='--tta needs tta_model and '
             'tta_pipeline'):
-        apply_test_args(load_config(str(DET_CFG)), test_args('--tta'))
+        apply_test_args(load_config(str(DET_CFG)), parse_test_args('--tta'))

@@ -224,3 +224,10 @@ def test_tta_runs_where_the_config_defines_it(seg_zoo, toy_root):
     metrics, maps = seg_evaluate(SEG_CFG, seg_zoo['ckpt'], toy_root,
                                  seg_zoo['tmp'] / 'tta', '--tta')
     assert 0 <= metrics['mIoU'] <= 100 and len(maps) == 4
+    # Flips and six scales averaged: other label maps than one plain pass
+    # (--tta ignored would give the same).
+    plain_metrics, plain = seg_evaluate(SEG_CFG, seg_zoo['ckpt'], toy_root,
+                                        seg_zoo['tmp'] / 'plain')
+    assert [m.shape for m in maps] == [m.shape for m in plain]
+    assert not all(np.array_equal(a, b) for a, b in zip(maps, plain))
+    assert metrics['mIoU'] != plain_metrics['mIoU']

@@ -10,12 +10,8 @@ import pytest
 import torch
 
 from swin_mm.models import SwinTransformer, SwinTransformerV2, fast_path
+from ..helpers import SMALL
 
-SMALL = dict(
-    embed_dims=16,
-    depths=(2, 2, 2, 2),
-    num_heads=(1, 2, 4, 8),
-    drop_path_rate=0.)
 VERSIONS = {'v1': SwinTransformer, 'v2': SwinTransformerV2}
 
 

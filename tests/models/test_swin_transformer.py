@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from swin_mm.models import SwinTransformer
-
-SMALL = dict(embed_dims=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))
+from ..helpers import SMALL
 
 
 def small_swin(**kwargs) -> SwinTransformer:
@@ -79,7 +78,7 @@ def test_arch_preset_overridden_by_explicit_arguments():
 
 
 def test_drop_path_rises_linearly_over_all_blocks():
-    model = SwinTransformer(**SMALL, drop_path_rate=0.7)
+    model = SwinTransformer(**{**SMALL, 'drop_path_rate': 0.7})
     rates = [
         getattr(b.drop_path, 'drop_prob', 0.0) for s in model.stages
         for b in s.blocks

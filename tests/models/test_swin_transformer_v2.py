@@ -16,12 +16,7 @@ from swin_mm.models.fast_path.attention import (attention_by_runs,
                                                 bias_with_masks)
 from swin_mm.models.layers import (PatchMergingV2, log_spaced_relative_coords,
                                    window_partition)
-
-SMALL = dict(
-    embed_dims=16,
-    depths=(2, 2, 2, 2),
-    num_heads=(1, 2, 4, 8),
-    drop_path_rate=0.)
+from ..helpers import SMALL
 
 
 def _randomize(module, seed=0):

@@ -1,9 +1,11 @@
 """Convert a Swin checkpoint between layouts.
 
 Reads any supported layout (official Microsoft classifier or detection /
-segmentation checkpoint, MMDetection / MMSegmentation, timm, torchvision,
-swin_mm; 'backbone.' / 'module.' prefixes stripped, necks and heads dropped)
-and writes the backbone's weights with swin_mm's keys (default) or back in
+segmentation checkpoint, MMDetection / MMSegmentation / MMPretrain, timm,
+torchvision, swin_mm's earlier layout; 'backbone.' / 'module.' prefixes
+stripped, necks and heads dropped) and writes the backbone's weights with
+swin_mm's keys (default: OpenMMLab's tree, which MMDetection's and
+MMSegmentation's Swin, or MMPretrain's Swin V2, load as they are) or back in
 the official layout. Key mapping only: window and image size adaptation
 happens when a model loads the result.
 
@@ -39,8 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--to',
         choices=['swin_mm', 'official'],
         default='swin_mm',
-        help="output layout: swin_mm's keys (default), or the official "
-        'detection backbone layout (layers.*, norm0..3)')
+        help="output layout: swin_mm's keys (default; OpenMMLab's), or the "
+        'official detection backbone layout (layers.*, norm0..3)')
     parser.add_argument(
         '--use-ema',
         action='store_true',

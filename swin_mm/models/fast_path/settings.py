@@ -7,8 +7,8 @@ from typing import Iterator, Optional
 
 @dataclass
 class FastPathConfig:
-    """Tunables of the fast path (defaults: what was measured best on a
-    2-core AVX-512 CPU; see docs/speed.md).
+    """Tunables of the fast path (defaults: what measured best on the CPUs
+    of docs/speed.md).
 
     Attributes:
         chunk_bytes: Bytes of the widest per-chunk intermediate (the MLP

@@ -17,8 +17,9 @@ function that the attention blocks (V1 and V2) and the analysis tools call:
 - ``log_spaced_relative_coords``: Swin V2's log-spaced relative offsets, the
   input of its continuous position bias.
 
-The fast path's window plan (``swin_mm.models.fast_path.plan``) is built by
-applying these functions to a map of token ids.
+The fast path's window plan (``swin_mm.models.fast_path.plan``) computes the
+same pad + shift + partition as gather indices by tensor arithmetic; tests
+hold it equal to these functions.
 """
 import math
 from typing import Optional, Tuple
