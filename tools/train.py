@@ -2,6 +2,7 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                  [--cfg-options k=v ...] [--launcher pytorch]
+                                 [--sharded]
 
 MMDetection or MMSegmentation is chosen by the config's default_scope.
 Multi-process: tools/dist_train.sh (torchrun); without CUDA it uses gloo.
@@ -10,6 +11,7 @@ import argparse
 
 import torch
 
+from swin_mm.engine import make_sharded
 from swin_mm.engine.launch import add_common_args, load_config, prepare_runner
 
 
@@ -27,6 +29,12 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         help='automatic mixed precision (needs CUDA)')
+    parser.add_argument(
+        '--sharded',
+        action='store_true',
+        help='shard parameters, gradients and optimizer state over the '
+        "processes (PyTorch FSDP through mmengine's FlexibleRunner; one "
+        'unit per Swin block); with --launcher pytorch')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -40,6 +48,8 @@ def main() -> None:
             raise SystemExit('--amp needs a CUDA device; none is available')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.sharded:
+        make_sharded(cfg)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:

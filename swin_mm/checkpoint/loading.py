@@ -456,6 +456,10 @@ def convert_backbone_keys(model: nn.Module,
         k: v
         for k, v in converted.items() if not not_backbone_weight(k)
     }
+    if _sharded(model):
+        _replace_keys(state_dict, keys, prefix,
+                      _with_own_buffers(converted, model))
+        return layout
     model_state = model.state_dict()
     resized = _adapt_sizes(converted, model, model_state)
     loadable, unexpected, mismatched, missing = _match(converted, model_state)
@@ -471,9 +475,7 @@ def convert_backbone_keys(model: nn.Module,
             'architecture (check arch, depths, embed_dims, window_size, '
             'use_abs_pos_embed)? To load only what fits, set '
             'allow_partial_load=True on the backbone.')
-    for key in keys:
-        del state_dict[key]
-    state_dict.update((prefix + k, v) for k, v in loadable.items())
+    _replace_keys(state_dict, keys, prefix, loadable)
     if layout != model.parameter_tree or resized:
         print_log(
             f'{name} {where}: {len(loadable)} weights read from the '
@@ -486,3 +488,31 @@ def convert_backbone_keys(model: nn.Module,
             logger='current',
             level=30)
     return layout
+
+
+def _replace_keys(state_dict: Dict[str, Any], keys: List[str], prefix: str,
+                  weights: Mapping[str, torch.Tensor]) -> None:
+    for key in keys:
+        del state_dict[key]
+    state_dict.update((prefix + k, v) for k, v in weights.items())
+
+
+def _sharded(model: nn.Module) -> bool:
+    """Whether FSDP shards the backbone's blocks (sharded training)."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+    return any(
+        isinstance(m, FullyShardedDataParallel) for m in model.modules())
+
+
+def _with_own_buffers(weights: StateDict, model: nn.Module) -> StateDict:
+    """A sharded backbone's weights plus its own derived buffers. Its
+    parameters are shards and its whole state dict is gathered on rank 0
+    only, so the fit is left to FSDP's and the runner's loading: the keys
+    are converted, not checked or resized here (load a checkpoint of
+    another window or image size before sharding, e.g. by ``init_cfg``)."""
+    out = dict(weights)
+    for name, buffer in model.named_buffers():
+        name = name.replace('_fsdp_wrapped_module.', '')
+        if not_backbone_weight(name):
+            out[name] = buffer
+    return out

@@ -3,8 +3,12 @@ optimizer constructor, launch helpers."""
 from .ddp import CPUDistributedDataParallel
 from .hooks import LossCurveHook
 from .optimizer import SwinLayerDecayOptimWrapperConstructor
+from .sharding import (HeldBytesHook, ShardedDataParallel, ShardedOptimWrapper,
+                       ShardedOptimWrapperConstructor, make_sharded)
 
 __all__ = [
-    'CPUDistributedDataParallel', 'LossCurveHook',
-    'SwinLayerDecayOptimWrapperConstructor'
+    'CPUDistributedDataParallel', 'HeldBytesHook', 'LossCurveHook',
+    'ShardedDataParallel', 'ShardedOptimWrapper',
+    'ShardedOptimWrapperConstructor', 'SwinLayerDecayOptimWrapperConstructor',
+    'make_sharded'
 ]
