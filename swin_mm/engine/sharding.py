@@ -172,8 +172,22 @@ class ShardedOptimWrapperConstructor:
 
 @STRATEGIES.register_module()
 class ShardedStrategy(FSDPStrategy):
-    """mmengine's ``FSDPStrategy``, its optimizer state loaded with
-    PyTorch's current ``optim_state_dict_to_load(model, optim, state)``."""
+    """mmengine's ``FSDPStrategy`` with swin_mm's defaults: the model
+    wrapped by :class:`ShardedDataParallel`, whole checkpoints
+    (:func:`full_state_dict_cfg`), and the optimizer state of a checkpoint
+    loaded with PyTorch's current ``optim_state_dict_to_load(model, optim,
+    state)``."""
+
+    def __init__(self,
+                 *,
+                 model_wrapper: Optional[dict] = None,
+                 state_dict_cfg: Optional[dict] = None,
+                 **kwargs: Any) -> None:
+        super().__init__(
+            model_wrapper=model_wrapper
+            or dict(type='swin_mm.ShardedDataParallel'),
+            state_dict_cfg=state_dict_cfg or full_state_dict_cfg(),
+            **kwargs)
 
     def load_optim_state_dict(self, state_dict: dict) -> None:
         optimizer = self.optim_wrapper.optimizer
@@ -241,11 +255,12 @@ def full_state_dict_cfg() -> dict:
 
 def make_sharded(cfg: Config, strategy: Optional[dict] = None) -> None:
     """Turn a training config into a sharded one, in place: mmengine's
-    ``FlexibleRunner`` with :class:`ShardedStrategy` (mmengine's
-    ``FSDPStrategy``; :class:`ShardedDataParallel`,
-    whole checkpoints), and :class:`ShardedOptimWrapper` where the config
-    uses the plain ``OptimWrapper``. ``strategy`` entries override the
-    defaults (e.g. ``model_wrapper=dict(mixed_precision=...)``)."""
+    ``FlexibleRunner`` with :class:`ShardedStrategy`,
+    :class:`ShardedOptimWrapper` where the config uses the plain
+    ``OptimWrapper``, the config's optimizer constructor run by
+    :class:`ShardedOptimWrapperConstructor`, and :class:`HeldBytesHook`.
+    ``strategy`` entries are passed on (e.g. ``model_wrapper=dict(type=
+    'swin_mm.ShardedDataParallel', mixed_precision=...)``)."""
     if cfg.get('runner_type') not in (None, 'Runner', 'FlexibleRunner'):
         raise ValueError(
             f"--sharded runs mmengine's FlexibleRunner; the config asks for "
@@ -254,7 +269,7 @@ def make_sharded(cfg: Config, strategy: Optional[dict] = None) -> None:
     if optim_type in ('OptimWrapper', 'AmpOptimWrapper'):
         if optim_type == 'OptimWrapper':
             cfg.optim_wrapper.type = 'swin_mm.ShardedOptimWrapper'
-    else:
+    elif optim_type != 'swin_mm.ShardedOptimWrapper':
         raise ValueError(
             f'--sharded: optim_wrapper type {optim_type!r} is not supported '
             "(OptimWrapper or AmpOptimWrapper)")
@@ -265,21 +280,15 @@ def make_sharded(cfg: Config, strategy: Optional[dict] = None) -> None:
             'AmpOptimWrapper; use FSDP mixed_precision in the strategy '
             'instead of --amp')
     base = cfg.optim_wrapper.get('constructor')
-    if base is not None:
+    if base is not None and base != SHARDED_CONSTRUCTOR:
         cfg.optim_wrapper.base_constructor = base
-    cfg.optim_wrapper.constructor = 'swin_mm.ShardedOptimWrapperConstructor'
-    wrapper = dict(type='swin_mm.ShardedDataParallel')
-    wrapper.update((strategy or {}).get('model_wrapper', {}))
+    cfg.optim_wrapper.constructor = SHARDED_CONSTRUCTOR
     hooks = list(cfg.get('custom_hooks') or [])
     if not any(h.get('type') == 'swin_mm.HeldBytesHook' for h in hooks):
         hooks.append(dict(type='swin_mm.HeldBytesHook'))
     cfg.custom_hooks = hooks
     cfg.runner_type = 'FlexibleRunner'
-    cfg.strategy = dict(
-        type='swin_mm.ShardedStrategy',
-        model_wrapper=wrapper,
-        state_dict_cfg=full_state_dict_cfg(),
-        **{
-            k: v
-            for k, v in (strategy or {}).items() if k != 'model_wrapper'
-        })
+    cfg.strategy = dict(type='swin_mm.ShardedStrategy', **(strategy or {}))
+
+
+SHARDED_CONSTRUCTOR = 'swin_mm.ShardedOptimWrapperConstructor'

@@ -311,3 +311,32 @@ def test_v2_configs_do_not_decay_what_the_v2_code_exempts(name):
     assert settings['backbone.stages.2.downsample.norm.weight'][1] == 0.
     assert settings[block + 'attn.w_msa.qkv.weight'][1] == wd
     assert settings[block + 'ffn.layers.0.0.weight'][1] == wd
+
+
+@pytest.mark.parametrize('name,base', [
+    ('sharded/dino-5scale_swin-l_8xb2-12e_coco_sharded.py',
+     'detection/dino-5scale_swin-l_8xb2-12e_coco.py'),
+    ('sharded/mask2former_swin-l-p4-w12-384-in21k_16xb1-lsj-100e_coco-'
+     'panoptic_sharded.py', None),
+])
+def test_sharded_recipes_are_what_train_py_sharded_makes(name, base):
+    """The sharded recipes equal their unsharded config turned sharded by
+    tools/train.py --sharded, plus with_cp."""
+    from swin_mm.engine import make_sharded
+    from swin_mm.engine.sharding import ShardedStrategy
+    ours = Config.fromfile(str(CONFIGS / name))
+    assert ours.runner_type == 'FlexibleRunner'
+    assert ours.model.backbone.with_cp is True
+    if base is None:
+        plain = Config.fromfile(str(CONFIGS / name))
+        for key in ('runner_type', 'strategy', 'custom_hooks'):
+            plain.pop(key)
+        plain.optim_wrapper.type = 'OptimWrapper'
+        plain.optim_wrapper.pop('constructor')
+    else:
+        plain = Config.fromfile(str(CONFIGS / base))
+        plain.model.backbone.with_cp = True
+    make_sharded(plain)
+    assert _without_scopes(plain.to_dict()) == _without_scopes(ours.to_dict())
+    from mmengine.registry import STRATEGIES
+    assert STRATEGIES.get(ours.strategy.type) is ShardedStrategy
