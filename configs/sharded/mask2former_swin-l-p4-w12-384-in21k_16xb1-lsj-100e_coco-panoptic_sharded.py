@@ -5,8 +5,8 @@
 # name-keyed rules (backbone lr x0.1, no decay on the patch-merging norms)
 # reach the same parameters under sharding. Per GPU: docs/sharding.md.
 _base_ = [
-    'mmdet::mask2former/mask2former_swin-l-p4-w12-384-in21k_16xb1-lsj-100e_coco-panoptic.py'
-]  # noqa
+    'mmdet::mask2former/mask2former_swin-l-p4-w12-384-in21k_16xb1-lsj-100e_coco-panoptic.py'  # noqa
+]
 model = dict(backbone=dict(type='swin_mm.SwinTransformer', with_cp=True))
 runner_type = 'FlexibleRunner'
 strategy = dict(type='swin_mm.ShardedStrategy')

@@ -16,7 +16,6 @@ optimizer state over the ranks; activations stay per rank.
 """
 import argparse
 import copy
-import math
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
