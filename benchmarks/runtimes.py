@@ -10,8 +10,8 @@ fp32, and the output's relative error (max over outputs of
 file also runs in OpenVINO fixed to the input's shape
 (``Model.reshape`` before compiling: its shape arithmetic then folds
 into constants). A second table says where OpenVINO's time goes, node
-type by node type (median of three profiled calls per runner). Run from
-the repository root:
+type by node type (the profiled call of median total time among three,
+per runner). Run from the repository root:
 
     python -m benchmarks.runtimes --sizes 224x224x8 800x1344x1 --rounds 5
 """
@@ -110,12 +110,13 @@ NODE_GROUPS = {
 
 def time_shares(compiled, x: np.ndarray, calls: int = 3) -> Dict[str, float]:
     """Share of the profiled node time in each of ``NODE_GROUPS`` (and
-    'other'), median over ``calls`` calls, from a model compiled with
+    'other') in the call of median total time among ``calls`` calls (one
+    call's shares, so they sum to 1), from a model compiled with
     ``profile=True``."""
     request = compiled.create_infer_request()
     request.infer([x])  # first call: allocations, not measured
     groups = (*NODE_GROUPS, 'other')
-    shares = {group: [] for group in groups}
+    profiles = []
     for _ in range(calls):
         request.infer([x])
         totals = dict.fromkeys(groups, 0.)
@@ -123,10 +124,11 @@ def time_shares(compiled, x: np.ndarray, calls: int = 3) -> Dict[str, float]:
             group = next((g for g, types in NODE_GROUPS.items()
                           if node.node_type in types), 'other')
             totals[group] += node.real_time.total_seconds()
-        whole = sum(totals.values())
-        for group, t in totals.items():
-            shares[group].append(t / whole)
-    return {group: statistics.median(s) for group, s in shares.items()}
+        profiles.append(totals)
+    profiles.sort(key=lambda totals: sum(totals.values()))
+    median = profiles[len(profiles) // 2]
+    whole = sum(median.values())
+    return {group: t / whole for group, t in median.items()}
 
 
 MODELS = ('MMDetection', 'swin_mm')

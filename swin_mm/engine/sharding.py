@@ -199,7 +199,9 @@ class ShardedStrategy(FSDPStrategy):
 def held_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     """Bytes this rank holds of the model's parameters, their gradients and
     the optimizer state (with FSDP and ``use_orig_params=True`` each
-    parameter is this rank's shard of it)."""
+    parameter is this rank's shard of it). Gradients: each trainable
+    parameter's (shard's) size, what the step holds; by the end of an
+    iteration the optimizer wrapper has freed them."""
     params = [p for p in model.parameters()]
     state = [
         t for per_param in optimizer.state.values()
@@ -208,8 +210,8 @@ def held_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     ]
     return dict(
         params=sum(p.numel() * p.element_size() for p in params),
-        grads=sum(p.grad.numel() * p.grad.element_size() for p in params
-                  if p.grad is not None),
+        grads=sum(p.numel() * p.element_size() for p in params
+                  if p.requires_grad),
         optimizer=sum(t.numel() * t.element_size() for t in state))
 
 

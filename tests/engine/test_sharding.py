@@ -169,3 +169,23 @@ def test_resume_continues_a_sharded_run_as_an_unsharded_one_resumes(
     assert len(a) == len(b) == ITERS - 2
     assert a == pytest.approx(b, rel=1e-3), (a, b)
     assert a == pytest.approx(logged_losses(sharded_log)[2:], rel=1e-2)
+
+
+def test_sharding_composes_with_checkpointing_and_frozen_stages(
+        runs, toy_root, tmp_path):
+    """with_cp and frozen_stages=1 under sharding: the first iteration's
+    loss (before any update) is the plain sharded run's, and the ranks hold
+    no gradients or optimizer state for the frozen stage."""
+    config = tmp_path / 'cp_frozen.py'
+    config.write_text(f"_base_ = ['{DET_CFG}']\n"
+                      'model = dict(backbone=dict(with_cp=True, '
+                      'frozen_stages=1))\n')
+    log = _train(toy_root, tmp_path / 'work', '--sharded', config=config)
+    plain = runs['sharded'][1]
+    assert logged_losses(log)[0] == pytest.approx(
+        logged_losses(plain)[0], rel=1e-5)
+    frozen, full = _held(log), _held(plain)
+    for rank in (0, 1):
+        params, grads, optimizer = frozen[rank]
+        assert params == full[rank][0]
+        assert grads < full[rank][1] and optimizer < full[rank][2]
