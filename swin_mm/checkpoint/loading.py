@@ -510,9 +510,10 @@ def _with_own_buffers(weights: StateDict, model: nn.Module) -> StateDict:
     only, so the fit is left to FSDP's and the runner's loading: the keys
     are converted, not checked or resized here (load a checkpoint of
     another window or image size before sharding, e.g. by ``init_cfg``)."""
+    from swin_mm.engine.sharding import unsharded_name
     out = dict(weights)
     for name, buffer in model.named_buffers():
-        name = name.replace('_fsdp_wrapped_module.', '')
+        name = unsharded_name(name)
         if not_backbone_weight(name):
             out[name] = buffer
     return out

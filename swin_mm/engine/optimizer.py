@@ -100,11 +100,9 @@ class SwinLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if hasattr(model, 'module'):
             model = model.module
         backbone, prefix = swin_backbone(model)
+        from .sharding import unsharded_name
         # Names as in the unsharded model (FSDP adds a level per unit).
-        names = {
-            id(p): n.replace('_fsdp_wrapped_module.', '')
-            for n, p in model.named_parameters()
-        }
+        names = {id(p): unsharded_name(n) for n, p in model.named_parameters()}
         params: List[dict] = []
         self.add_params(params, model)
         for group in params:

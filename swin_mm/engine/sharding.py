@@ -5,9 +5,8 @@ trains any swin_mm detector or segmentor config with mmengine's
 ``FlexibleRunner`` and ``FSDPStrategy``: parameters, gradients and optimizer
 state are split over the ranks (``FULL_SHARD``), one FSDP unit per Swin
 block and per patch merging, the rest of the model (stem, neck, heads) in
-the root unit. Checkpoints are written whole by rank 0 (``state_dict_cfg=
-'full'``): ordinary files that an unsharded model, MMDetection's own model
-and ``--resume`` read.
+the root unit. Checkpoints are written whole by rank 0: ordinary files
+that an unsharded model, MMDetection's own model and ``--resume`` read.
 
 What mmengine leaves to the caller, done here:
 
