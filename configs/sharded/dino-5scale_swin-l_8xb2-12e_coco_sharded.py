@@ -7,7 +7,9 @@
 _base_ = ['mmdet::dino/dino-5scale_swin-l_8xb2-12e_coco.py']
 model = dict(backbone=dict(type='swin_mm.SwinTransformer', with_cp=True))
 runner_type = 'FlexibleRunner'
-strategy = dict(type='swin_mm.ShardedStrategy')
+strategy = dict(
+    type='swin_mm.ShardedStrategy',
+    model_wrapper=dict(type='swin_mm.ShardedDataParallel'))
 optim_wrapper = dict(
     type='swin_mm.ShardedOptimWrapper',
     constructor='swin_mm.ShardedOptimWrapperConstructor')

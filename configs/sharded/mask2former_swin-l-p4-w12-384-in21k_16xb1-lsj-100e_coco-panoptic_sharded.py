@@ -9,7 +9,9 @@ _base_ = [
 ]
 model = dict(backbone=dict(type='swin_mm.SwinTransformer', with_cp=True))
 runner_type = 'FlexibleRunner'
-strategy = dict(type='swin_mm.ShardedStrategy')
+strategy = dict(
+    type='swin_mm.ShardedStrategy',
+    model_wrapper=dict(type='swin_mm.ShardedDataParallel'))
 optim_wrapper = dict(
     type='swin_mm.ShardedOptimWrapper',
     constructor='swin_mm.ShardedOptimWrapperConstructor')

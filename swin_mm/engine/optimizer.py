@@ -101,6 +101,7 @@ class SwinLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             model = model.module
         backbone, prefix = swin_backbone(model)
         from .sharding import unsharded_name
+
         # Names as in the unsharded model (FSDP adds a level per unit).
         names = {id(p): unsharded_name(n) for n, p in model.named_parameters()}
         params: List[dict] = []

@@ -260,8 +260,9 @@ def make_sharded(cfg: Config, strategy: Optional[dict] = None) -> None:
     :class:`ShardedOptimWrapper` where the config uses the plain
     ``OptimWrapper``, the config's optimizer constructor run by
     :class:`ShardedOptimWrapperConstructor`, and :class:`HeldBytesHook`.
-    ``strategy`` entries are passed on (e.g. ``model_wrapper=dict(type=
-    'swin_mm.ShardedDataParallel', mixed_precision=...)``)."""
+    The config's own ``strategy`` entries are kept and ``strategy``'s
+    added (e.g. ``model_wrapper=dict(mixed_precision=...)``); a strategy
+    of another kind is an error."""
     if cfg.get('runner_type') not in (None, 'Runner', 'FlexibleRunner'):
         raise ValueError(
             f"--sharded runs mmengine's FlexibleRunner; the config asks for "
@@ -289,7 +290,19 @@ def make_sharded(cfg: Config, strategy: Optional[dict] = None) -> None:
         hooks.append(dict(type='swin_mm.HeldBytesHook'))
     cfg.custom_hooks = hooks
     cfg.runner_type = 'FlexibleRunner'
-    cfg.strategy = dict(type='swin_mm.ShardedStrategy', **(strategy or {}))
+    # The config's own strategy settings (mixed precision, ...) are kept.
+    merged = dict(cfg.get('strategy') or {})
+    merged.update(strategy or {})
+    kind = merged.get('type', 'swin_mm.ShardedStrategy')
+    if kind not in ('swin_mm.ShardedStrategy', 'FSDPStrategy'):
+        raise ValueError(
+            f'--sharded trains with swin_mm.ShardedStrategy; the config '
+            f'asks for strategy type {kind!r}')
+    merged['type'] = 'swin_mm.ShardedStrategy'
+    wrapper = dict(merged.get('model_wrapper') or {})
+    wrapper.setdefault('type', 'swin_mm.ShardedDataParallel')
+    merged['model_wrapper'] = wrapper
+    cfg.strategy = merged
 
 
 SHARDED_CONSTRUCTOR = 'swin_mm.ShardedOptimWrapperConstructor'
