@@ -268,3 +268,66 @@ def test_fp16_autocast_gradients_finite_on_padded_maps():
         if p.grad is not None and not torch.isfinite(p.grad).all()
     ]
     assert bad == []
+
+
+def _mmpretrain_v2_keys(depths, out_indices, abs_pos_embed=False):
+    """The state-dict keys of MMPretrain's SwinTransformerV2, in order, as
+    its source builds them: patch embedding (mmcv's PatchEmbed), stages
+    starting with PatchMerging (reduction, then the post-norm), blocks of
+    ShiftWindowMSA(WindowMSAV2) registered before norm1, FFN before norm2,
+    then the output norms."""
+    keys = ['absolute_pos_embed'] if abs_pos_embed else []
+    keys += [
+        'patch_embed.projection.weight', 'patch_embed.projection.bias',
+        'patch_embed.norm.weight', 'patch_embed.norm.bias'
+    ]
+    for i, depth in enumerate(depths):
+        if i > 0:
+            keys += [
+                f'stages.{i}.downsample.reduction.weight',
+                f'stages.{i}.downsample.norm.weight',
+                f'stages.{i}.downsample.norm.bias'
+            ]
+        for j in range(depth):
+            block = f'stages.{i}.blocks.{j}.'
+            attn = block + 'attn.w_msa.'
+            keys += [
+                attn + name
+                for name in ('logit_scale', 'q_bias', 'v_bias',
+                             'relative_coords_table',
+                             'relative_position_index', 'cpb_mlp.0.weight',
+                             'cpb_mlp.0.bias', 'cpb_mlp.2.weight',
+                             'qkv.weight', 'proj.weight', 'proj.bias')
+            ]
+            keys += [
+                block + name
+                for name in ('norm1.weight', 'norm1.bias',
+                             'ffn.layers.0.0.weight', 'ffn.layers.0.0.bias',
+                             'ffn.layers.1.weight', 'ffn.layers.1.bias',
+                             'norm2.weight', 'norm2.bias')
+            ]
+    for i in out_indices:
+        keys += [f'norm{i}.weight', f'norm{i}.bias']
+    return keys
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(),
+    dict(out_indices=(1, 3), use_abs_pos_embed=True, pretrain_img_size=256),
+])
+def test_state_dict_is_mmpretrains_v2_tree(kwargs):
+    model = SwinTransformerV2(**SMALL, window_size=8, **kwargs)
+    state = model.state_dict()
+    assert list(state) == _mmpretrain_v2_keys(
+        SMALL['depths'], kwargs.get('out_indices', (0, 1, 2, 3)),
+        kwargs.get('use_abs_pos_embed', False))
+    attn = 'stages.1.blocks.0.attn.w_msa.'
+    assert state[attn + 'logit_scale'].shape == (2, 1, 1)
+    assert state[attn + 'relative_coords_table'].shape == (1, 15, 15, 2)
+    assert state[attn + 'relative_position_index'].shape == (64, 64)
+    assert state[attn + 'cpb_mlp.0.weight'].shape == (512, 2)
+    # Merging into stage 1: 4C (unfold order) -> 2C, norm on the 2C output.
+    assert state['stages.1.downsample.reduction.weight'].shape == (32, 64)
+    assert state['stages.1.downsample.norm.weight'].shape == (32, )
+    if kwargs.get('use_abs_pos_embed'):
+        assert state['absolute_pos_embed'].shape == (1, 64 * 64, 16)
