@@ -34,7 +34,7 @@ import torch.nn as nn
 
 from benchmarks.mmdet_swin import mmdet_swin_class
 from swin_mm.analysis.complexity import count_macs_by_kind
-from swin_mm.checkpoint import from_openmmlab
+from swin_mm.analysis.memory_plan import saved_activation_bytes
 from swin_mm.models import SwinTransformer
 from swin_mm.models.fast_path import linear
 
@@ -135,7 +135,7 @@ def build_pair(arch: str,
     _randomize(theirs)
     ours = SwinTransformer(
         arch, drop_path_rate=0., always_shift=True, **kwargs)
-    ours.load_state_dict(from_openmmlab(theirs.state_dict()), strict=True)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
     return theirs.to(device), ours.to(device)
 
 
@@ -288,25 +288,9 @@ def run_case(case: Case,
 
 
 def saved_activation_mib(model: nn.Module, x: torch.Tensor) -> float:
-    """MiB of tensors saved for backward by one training forward.
-
-    Counted with ``torch.autograd.graph.saved_tensors_hooks``; parameters
-    are excluded and tensors sharing storage are counted once.
-    """
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    saved: Dict[int, int] = {}
-
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in params:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        outs = model(x)
-    del outs
-    return sum(saved.values()) / 2**20
+    """MiB of tensors saved for backward by one training forward (see
+    :func:`swin_mm.analysis.memory_plan.saved_activation_bytes`)."""
+    return saved_activation_bytes(model, x) / 2**20
 
 
 def format_results(results: Sequence[Result], markdown: bool = False) -> str:
@@ -364,6 +348,32 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: cpuinfo flags of matrix instructions, and how the header names them.
+MATRIX_FLAGS = (('amx_bf16', 'AMX-BF16'), ('amx_int8', 'AMX-INT8'),
+                ('avx512_vnni', 'AVX512-VNNI'), ('avx512_bf16', 'AVX512-BF16'),
+                ('avx_vnni', 'AVX-VNNI'))
+
+
+def cpu_flags() -> set:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open('/proc/cpuinfo') as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith('flags'):
+                    return set(line.partition(':')[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def matrix_instructions(flags: Optional[set] = None) -> str:
+    """The CPU's matrix instructions by name (AMX, VNNI, BF16), or 'none':
+    low-precision speed depends on them, so every figure names them."""
+    flags = cpu_flags() if flags is None else flags
+    names = [name for flag, name in MATRIX_FLAGS if flag in flags]
+    return ', '.join(names) or 'no AMX / VNNI / BF16 matrix instructions'
+
+
 def describe_machine(device: str,
                      matmul_gflops: Optional[float],
                      mm_gflops: Optional[float] = None) -> str:
@@ -372,7 +382,9 @@ def describe_machine(device: str,
     if device.startswith('cuda'):
         where = torch.cuda.get_device_name(torch.device(device))
     else:
-        where = f'CPU {_cpu_name()}, {torch.backends.cpu.get_cpu_capability()}'
+        where = (f'CPU {_cpu_name()}, '
+                 f'{torch.backends.cpu.get_cpu_capability()}, '
+                 f'{matrix_instructions()}')
     line = (f'{where}, {torch.get_num_threads()} threads, '
             f'torch {torch.__version__}')
     if matmul_gflops is not None:

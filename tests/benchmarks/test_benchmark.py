@@ -73,3 +73,13 @@ def test_benchmark_tool_rejects_bad_arguments(capsys):
         with pytest.raises(SystemExit):
             tool.main(argv)
         assert message in capsys.readouterr().err
+
+
+def test_machine_line_names_the_matrix_instructions():
+    from benchmarks.swin_vs_mmdet import describe_machine, matrix_instructions
+    assert matrix_instructions({'amx_bf16', 'amx_int8', 'avx512_vnni',
+                                'avx512_bf16', 'sse'}) == \
+        'AMX-BF16, AMX-INT8, AVX512-VNNI, AVX512-BF16'
+    assert matrix_instructions({'avx2', 'fma'}) == \
+        'no AMX / VNNI / BF16 matrix instructions'
+    assert matrix_instructions() in describe_machine('cpu', None)

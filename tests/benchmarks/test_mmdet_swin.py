@@ -26,7 +26,6 @@ try:
 except ModuleNotFoundError as error:
     plain_import = error.name
 from benchmarks.mmdet_swin import mmdet_swin_class
-from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
 
 cls = mmdet_swin_class()
@@ -37,7 +36,7 @@ with torch.no_grad():
     for p in theirs.parameters():
         p.copy_(0.05 * torch.randn_like(p))
 ours = SwinTransformer(arch, drop_path_rate=0., always_shift=True)
-ours.load_state_dict(from_openmmlab(theirs.state_dict()))
+ours.load_state_dict(theirs.state_dict(), strict=True)
 theirs.eval()
 ours.eval()
 x = torch.randn(2, 3, 97, 131)

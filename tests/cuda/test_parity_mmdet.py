@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from benchmarks.mmdet_swin import mmdet_swin_class
-from swin_mm.checkpoint import from_openmmlab
 from swin_mm.models import SwinTransformer
 from ..helpers import randomize
 from . import REQUIRES_CUDA
@@ -18,7 +17,7 @@ def test_parity_with_mmdet_swin_on_cuda(size, train):
     theirs = mmdet_swin_class()(drop_path_rate=0.)  # Swin-T
     randomize(theirs)
     ours = SwinTransformer('tiny', drop_path_rate=0., always_shift=True)
-    ours.load_state_dict(from_openmmlab(theirs.state_dict()), strict=True)
+    ours.load_state_dict(theirs.state_dict(), strict=True)
     theirs.cuda().train(train)
     ours.cuda().train(train)
     x = torch.randn(1, 3, *size, device='cuda')
