@@ -17,33 +17,18 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import Registry
 
-MODELS = Registry(
-    'model',
-    parent=MMENGINE_MODELS,
-    scope='swin_mm',
-    locations=['swin_mm.models'])
-HOOKS = Registry(
-    'hook',
-    parent=MMENGINE_HOOKS,
-    scope='swin_mm',
-    locations=['swin_mm.engine'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper',
-    parent=MMENGINE_MODEL_WRAPPERS,
-    scope='swin_mm',
-    locations=['swin_mm.engine'])
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-    scope='swin_mm',
-    locations=['swin_mm.engine'])
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper',
-    parent=MMENGINE_OPTIM_WRAPPERS,
-    scope='swin_mm',
-    locations=['swin_mm.engine'])
-STRATEGIES = Registry(
-    'strategy',
-    parent=MMENGINE_STRATEGIES,
-    scope='swin_mm',
-    locations=['swin_mm.engine'])
+
+def _child(parent: Registry, location: str) -> Registry:
+    """swin_mm's scope under one of mmengine's root registries; its classes
+    are registered by importing ``location``."""
+    return Registry(
+        parent.name, parent=parent, scope='swin_mm', locations=[location])
+
+
+MODELS = _child(MMENGINE_MODELS, 'swin_mm.models')
+HOOKS = _child(MMENGINE_HOOKS, 'swin_mm.engine')
+MODEL_WRAPPERS = _child(MMENGINE_MODEL_WRAPPERS, 'swin_mm.engine')
+OPTIM_WRAPPER_CONSTRUCTORS = _child(MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    'swin_mm.engine')
+OPTIM_WRAPPERS = _child(MMENGINE_OPTIM_WRAPPERS, 'swin_mm.engine')
+STRATEGIES = _child(MMENGINE_STRATEGIES, 'swin_mm.engine')
