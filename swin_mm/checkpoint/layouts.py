@@ -124,7 +124,7 @@ def from_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
 def to_openmmlab(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     """Any supported V1 layout -> MMDetection / MMSegmentation keys (with
     their ``relative_position_index`` buffers)."""
-    return _to_tree(to_paper_layout(state_dict), -1, norm_4c=True)
+    return TREES['openmmlab'](to_paper_layout(state_dict))
 
 
 def from_openmmlab_v2(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
@@ -132,12 +132,6 @@ def from_openmmlab_v2(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
     paper layout: downsample already starts stage i; the reduction's 4C
     input follows nn.Unfold's order (V2's norm is on the 2C output)."""
     return _from_tree(state_dict, 0, norm_4c=False)
-
-
-def to_openmmlab_v2(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
-    """Any supported V2 layout -> MMPretrain ``SwinTransformerV2`` keys
-    (derived buffers left to the model)."""
-    return _to_tree(to_paper_layout(state_dict), 0, norm_4c=False)
 
 
 def not_backbone_weight(key: str) -> bool:
