@@ -3,10 +3,18 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
                          [--show] [--show-dir DIR] [--wait-time S] [--tta]
                          [--cfg-options k=v ...] [--launcher pytorch]
+                         [--backbone-runtime {pytorch,onnxruntime,openvino}
+                          [--precision {f32,bf16,int8}] [--model FILE]]
 
 The checkpoint may be a whole model of any supported layout: a model-zoo
 detector or segmentor of MMDetection / MMSegmentation or of the official
 Swin repositories loads into a config with a swin_mm backbone.
+
+``--backbone-runtime`` runs the backbone (and the neck, where the model
+file holds it) in ONNX Runtime or OpenVINO, or in PyTorch bf16, and the
+rest of the model in PyTorch: the metrics of the model as deployed. The
+file (``--model``; by default the checkpoint's backbone + neck, exported)
+is checked against the checkpoint first. See docs/deployment.md.
 """
 import argparse
 

@@ -1,13 +1,13 @@
 """Runner-side parts of swin_mm: hooks, model wrappers, the layer-decay
 optimizer constructor, launch helpers."""
 from .ddp import CPUDistributedDataParallel
-from .hooks import LossCurveHook
+from .hooks import BackboneRuntimeHook, LossCurveHook
 from .optimizer import SwinLayerDecayOptimWrapperConstructor
 from .sharding import (HeldBytesHook, ShardedDataParallel, ShardedOptimWrapper,
                        ShardedOptimWrapperConstructor, make_sharded)
 
 __all__ = [
-    'CPUDistributedDataParallel', 'HeldBytesHook', 'LossCurveHook',
+    'BackboneRuntimeHook', 'CPUDistributedDataParallel', 'HeldBytesHook', 'LossCurveHook',
     'ShardedDataParallel', 'ShardedOptimWrapper',
     'ShardedOptimWrapperConstructor', 'SwinLayerDecayOptimWrapperConstructor',
     'make_sharded'

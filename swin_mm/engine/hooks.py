@@ -103,3 +103,41 @@ class LossCurveHook(Hook):
         fig.savefig(path, dpi=100)
         plt.close(fig)
         runner.logger.info(f'Loss curve written to {path}')
+
+
+@HOOKS.register_module()
+class BackboneRuntimeHook(Hook):
+    """Before testing, run the model's backbone (and neck) in another
+    runtime or precision (:func:`swin_mm.deploy.run_backbone_in`); the
+    rest of the model stays in PyTorch. ``tools/test.py
+    --backbone-runtime`` adds it.
+
+    Args:
+        runtime: 'pytorch', 'onnxruntime' or 'openvino'.
+        precision: 'f32', 'bf16' or 'int8'.
+        model_file: An exported (or quantized) backbone / backbone + neck;
+            without it the loaded model is exported into the run's log dir.
+    """
+
+    priority = 'LOWEST'
+
+    def __init__(self,
+                 runtime: str = 'pytorch',
+                 precision: str = 'f32',
+                 model_file: Optional[str] = None) -> None:
+        from swin_mm.deploy.runtimes import check_runtime
+        check_runtime(runtime, precision)  # fail before the model loads
+        self.runtime = runtime
+        self.precision = precision
+        self.model_file = model_file
+
+    def before_test(self, runner) -> None:
+        from mmengine.model import is_model_wrapper
+        from swin_mm.deploy.evaluation import run_backbone_in
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        if not hasattr(model, 'backbone'):  # a test-time augmentation wrapper
+            model = model.module
+        runner.logger.info('Backbone runtime: ' + run_backbone_in(
+            model, self.runtime, self.precision, self.model_file,
+            export_dir=runner.log_dir))

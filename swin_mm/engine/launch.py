@@ -5,7 +5,7 @@ import importlib
 import json
 import os
 import os.path as osp
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -55,6 +55,21 @@ def add_test_args(parser: argparse.ArgumentParser) -> None:
         action='store_true',
         help="test-time augmentation with the config's tta_model and "
         'tta_pipeline')
+    parser.add_argument(
+        '--backbone-runtime',
+        choices=('pytorch', 'onnxruntime', 'openvino'),
+        help='run the backbone (and neck, where the model file holds it) '
+        'in this runtime, the rest in PyTorch (docs/deployment.md)')
+    parser.add_argument(
+        '--precision',
+        choices=('f32', 'bf16', 'int8'),
+        default='f32',
+        help='precision of --backbone-runtime (int8: a file quantized by '
+        'tools/deployment/quantize.py)')
+    parser.add_argument(
+        '--model',
+        help='the exported or quantized backbone (+ neck) file that '
+        '--backbone-runtime runs (default: export the checkpoint\'s)')
 
 
 def apply_test_args(cfg: Config, args: argparse.Namespace) -> None:
@@ -71,6 +86,18 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> None:
                 'config defines none')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.model = dict(cfg.tta_model, module=cfg.model)
+    if args.backbone_runtime:
+        cfg.custom_hooks = [
+            *cfg.get('custom_hooks', []),
+            dict(
+                type='swin_mm.BackboneRuntimeHook',
+                runtime=args.backbone_runtime,
+                precision=args.precision,
+                model_file=args.model)
+        ]
+    elif args.precision != 'f32' or args.model:
+        raise ValueError('--precision and --model apply to the backbone '
+                         'runtime: give --backbone-runtime too')
     if args.out:
         if cfg.default_scope == 'mmdet':
             if not args.out.endswith(('.pkl', '.pickle')):
@@ -236,3 +263,33 @@ def build_runner(cfg: Config):
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def build_model(config: Union[str, Config],
+                checkpoint: Optional[str] = None,
+                backbone_only: bool = False) -> torch.nn.Module:
+    """A config's whole model (``config``: a file, a ``mmdet::`` /
+    ``mmseg::`` name, or a loaded config) in eval mode, weights loaded.
+
+    With ``backbone_only`` only the backbone's weights are read (by
+    :func:`swin_mm.checkpoint.load_pretrained`: a detector, segmentor or
+    ImageNet checkpoint of any layout; its neck and heads, if any, are
+    skipped; the rest of the model is left as built); otherwise the
+    checkpoint must be a whole model of the config's architecture (any
+    layout). Without a checkpoint: the config's own initialisation.
+    """
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from swin_mm.checkpoint import load_pretrained
+    cfg = load_config(config) if isinstance(config, str) else config
+    init_default_scope(cfg.default_scope)
+    registry = importlib.import_module(f'{cfg.default_scope}.registry')
+    model = registry.MODELS.build(cfg.model)
+    if not checkpoint:
+        model.init_weights()
+    elif backbone_only:
+        load_pretrained(model.backbone, checkpoint)
+    else:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.eval()

@@ -5,22 +5,21 @@ file with dynamic batch, height and width.
         [--with-neck] [--opset 18] [--verify]
 
 CONFIG: a detector or segmentor config with a swin_mm backbone (or a
-``mmdet::`` / ``mmseg::`` config name); CHECKPOINT: a whole-model
-checkpoint of any supported layout (without it: the config's own
-initialisation, e.g. its pretrained backbone). ``--verify`` runs the file
+``mmdet::`` / ``mmseg::`` config name); CHECKPOINT: with ``--with-neck`` a
+whole-model checkpoint of any supported layout, without it any checkpoint
+holding the backbone (a detector, segmentor or ImageNet classifier, any
+layout: only the backbone's weights are read). Without a checkpoint: the
+config's own initialisation, e.g. its pretrained backbone. ``--verify`` runs the file
 in ONNX Runtime at a few sizes and prints the largest difference from
 PyTorch. See docs/deployment.md.
 """
 import argparse
-import importlib
 
 import torch
-from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 import swin_mm  # noqa: F401  (registers swin_mm.* and its loaders)
 from swin_mm.deploy import BackboneWithNeck, export_onnx
-from swin_mm.engine.launch import load_config
+from swin_mm.engine.launch import build_model
 
 VERIFY_SIZES = ((1, 224, 224), (2, 511, 511), (1, 112, 137))
 
@@ -28,7 +27,8 @@ VERIFY_SIZES = ((1, 224, 224), (2, 511, 511), (1, 112, 137))
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='config file or mmdet::/mmseg:: name')
-    parser.add_argument('checkpoint', nargs='?', help='whole-model checkpoint')
+    parser.add_argument(
+        'checkpoint', nargs='?', help='checkpoint holding the backbone')
     parser.add_argument('--out', required=True, help='output .onnx file')
     parser.add_argument(
         '--with-neck', action='store_true', help='backbone + neck')
@@ -40,23 +40,10 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def build_model(config: str, checkpoint=None) -> torch.nn.Module:
-    """The config's whole model, weights loaded (strictly where the
-    checkpoint is a whole model of this architecture)."""
-    cfg = load_config(config)
-    init_default_scope(cfg.default_scope)
-    registry = importlib.import_module(f'{cfg.default_scope}.registry')
-    model = registry.MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    else:
-        model.init_weights()
-    return model.eval()
-
-
 def main() -> None:
     args = parse_args()
-    model = build_model(args.config, args.checkpoint)
+    model = build_model(
+        args.config, args.checkpoint, backbone_only=not args.with_neck)
     if args.with_neck:
         if getattr(model, 'neck', None) is None:
             raise SystemExit(f'{args.config}: the model has no neck; drop '

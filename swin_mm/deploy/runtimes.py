@@ -1,0 +1,216 @@
+"""An exported backbone (or backbone + neck) run by PyTorch, ONNX Runtime or
+OpenVINO at f32, bf16 or int8, as a module a detector or segmentor calls.
+
+A runner maps a float32 (B, C, H, W) array to the list of output maps;
+:class:`RuntimeModule` wraps one so that the rest of the model (neck,
+heads) stays in PyTorch. Every pair of runtime and precision that cannot
+run here is refused with the reason (:func:`check_runtime`).
+"""
+import importlib
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+RUNTIMES = ('pytorch', 'onnxruntime', 'openvino')
+PRECISIONS = ('f32', 'bf16', 'int8')
+#: The precisions each runtime runs.
+SUPPORTED = {
+    'pytorch': ('f32', 'bf16'),
+    'onnxruntime': ('f32', ),
+    'openvino': ('f32', 'bf16', 'int8'),
+}
+#: The Python package of each runtime (``swin_mm[deploy]`` installs them).
+PACKAGES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
+
+Runner = Callable[[np.ndarray], List[np.ndarray]]
+
+
+def require(runtime: str):
+    """Import and return the runtime's package, or say how to install it."""
+    if runtime not in PACKAGES:
+        raise ValueError(f'runtime must be one of {RUNTIMES}, got '
+                         f'{runtime!r}')
+    try:
+        return importlib.import_module(PACKAGES[runtime])
+    except ImportError as e:
+        raise ImportError(
+            f'The {runtime} runtime needs the {PACKAGES[runtime]} package, '
+            f"which is not installed: pip install 'swin_mm[deploy]' (with "
+            f'-c requirements/constraints.txt). ({e})') from e
+
+
+def cpu_has_bf16(runtime: str) -> bool:
+    """Whether this CPU runs bf16 matrix products natively in ``runtime``
+    (AVX512-BF16 or AMX-BF16)."""
+    if runtime == 'openvino':
+        capabilities = require('openvino').Core().get_property(
+            'CPU', 'OPTIMIZATION_CAPABILITIES')
+        return 'BF16' in capabilities
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def check_runtime(runtime: str, precision: str) -> None:
+    """Raise a clear error where ``runtime`` cannot run ``precision`` here:
+    an unknown name, a precision the runtime lacks, a runtime not
+    installed, or bf16 on a CPU without bf16 instructions."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime must be one of {RUNTIMES}, got '
+                         f'{runtime!r}')
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got '
+                         f'{precision!r}')
+    if precision not in SUPPORTED[runtime]:
+        hint = ('int8 runs in OpenVINO, from a model quantized by '
+                'tools/deployment/quantize.py' if precision == 'int8' else
+                'bf16 runs in PyTorch (autocast) and OpenVINO')
+        raise ValueError(f'The {runtime} runtime does not run {precision} '
+                         f'here (it runs {", ".join(SUPPORTED[runtime])}); '
+                         f'{hint}.')
+    if runtime != 'pytorch':
+        require(runtime)
+    if precision == 'bf16' and not cpu_has_bf16(runtime):
+        raise ValueError(
+            f'bf16 asked of {runtime}, but this CPU has no bf16 matrix '
+            'instructions (AVX512-BF16 or AMX-BF16): bf16 would be emulated, '
+            'slower than f32. Use f32.')
+
+
+def onnxruntime_runner(file: str, threads: Optional[int] = None) -> Runner:
+    """The ONNX file in ONNX Runtime's CPU provider."""
+    onnxruntime = require('onnxruntime')
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    # Idle threads must not spin: PyTorch runs the heads on the same cores.
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    session = onnxruntime.InferenceSession(
+        file, options, providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})
+
+
+def openvino_compiled(file: str,
+                      precision: str,
+                      threads: Optional[int] = None,
+                      shape: Optional[Sequence[int]] = None,
+                      profile: bool = False):
+    """The file (ONNX, or OpenVINO IR ``.xml``) compiled by OpenVINO's CPU
+    plugin with ``precision`` for its unquantized operations ('f32' or
+    'bf16'); with ``shape``, fixed to that input shape first."""
+    openvino = require('openvino')
+    core = openvino.Core()
+    model = core.read_model(file)
+    if shape is not None:
+        model.reshape({model.inputs[0]: list(shape)})
+    return core.compile_model(
+        model, 'CPU', {
+            'INFERENCE_PRECISION_HINT': precision,
+            'INFERENCE_NUM_THREADS': threads or torch.get_num_threads(),
+            'PERF_COUNT': profile
+        })
+
+
+def openvino_runner(file: str,
+                    precision: str,
+                    threads: Optional[int] = None,
+                    shape: Optional[Sequence[int]] = None) -> Runner:
+    """The file in OpenVINO. ``precision`` 'int8' takes a quantized file
+    and runs its unquantized operations in f32."""
+    compiled = openvino_compiled(file, 'f32' if precision == 'int8' else
+                                 precision, threads, shape)
+    request = compiled.create_infer_request()
+    count = len(compiled.outputs)
+
+    def run(x: np.ndarray) -> List[np.ndarray]:
+        out = request.infer([x])
+        return [np.array(out[i]) for i in range(count)]
+
+    return run
+
+
+def is_quantized(file: str) -> bool:
+    """Whether an ONNX / OpenVINO IR file holds int8 quantization (NNCF's
+    FakeQuantize, or ONNX QuantizeLinear) nodes."""
+    model = require('openvino').Core().read_model(file)
+    return any(op.get_type_name() in ('FakeQuantize', 'QuantizeLinear')
+               for op in model.get_ops())
+
+
+def file_signature(file: str) -> Tuple[Optional[int], List[Optional[int]]]:
+    """(input channels, output channels) of a model file; None where the
+    file leaves a channel count dynamic."""
+    model = require('openvino').Core().read_model(file)
+
+    def channels(port) -> Optional[int]:
+        shape = port.get_partial_shape()
+        if shape.rank.is_dynamic or len(shape) != 4 or shape[1].is_dynamic:
+            return None
+        return shape[1].get_length()
+
+    return channels(model.inputs[0]), [channels(o) for o in model.outputs]
+
+
+def runner_for(file: str,
+               runtime: str,
+               precision: str,
+               threads: Optional[int] = None) -> Runner:
+    """The runner of ``file`` in ``runtime`` at ``precision`` (checked
+    first by :func:`check_runtime`); int8 needs a quantized file, f32 and
+    bf16 an unquantized one."""
+    check_runtime(runtime, precision)
+    if runtime == 'pytorch':
+        raise ValueError('The pytorch runtime runs the model itself, not a '
+                         f'model file ({file}); use onnxruntime or openvino '
+                         'to run a file.')
+    quantized = is_quantized(file)
+    if precision == 'int8' and not quantized:
+        raise ValueError(
+            f'{file} holds no int8 quantization; quantize the model first '
+            '(tools/deployment/quantize.py CONFIG CHECKPOINT --out DIR) and '
+            'pass the .xml it writes.')
+    if precision != 'int8' and quantized:
+        raise ValueError(
+            f'{file} is quantized to int8; run it with precision int8, or '
+            f'pass the unquantized file for {precision}.')
+    if runtime == 'onnxruntime':
+        return onnxruntime_runner(file, threads)
+    return openvino_runner(file, precision, threads)
+
+
+class RuntimeModule(nn.Module):
+    """Calls a runner in place of a PyTorch module: takes a (B, C, H, W)
+    tensor, returns its maps as a tuple of float32 tensors on the input's
+    device."""
+
+    def __init__(self, runner: Runner, description: str) -> None:
+        super().__init__()
+        self.runner = runner
+        self.description = description
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        maps = self.runner(x.detach().float().cpu().contiguous().numpy())
+        return tuple(torch.from_numpy(m).to(x.device) for m in maps)
+
+    def extra_repr(self) -> str:
+        return self.description
+
+
+class Autocast(nn.Module):
+    """A module run under CPU bf16 autocast, its outputs back in float32."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = self.module(x)
+        return type(out)(o.float() for o in out)
+
+
+class PassThrough(nn.Module):
+    """Returns its input: stands for a neck already run by the runtime."""
+
+    def forward(self, x):
+        return x
