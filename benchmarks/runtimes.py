@@ -20,7 +20,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -29,8 +29,9 @@ from benchmarks import parser_from_doc
 from benchmarks.swin_vs_mmdet import (build_pair, describe_machine,
                                       parse_case_size)
 from swin_mm.deploy import export_onnx
-
-Runner = Callable[[np.ndarray], List[np.ndarray]]
+from swin_mm.deploy.quantize import quantize
+from swin_mm.deploy.runtimes import (Runner, onnxruntime_runner,
+                                     openvino_compiled, openvino_runner)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,53 +50,6 @@ def torch_runner(model: torch.nn.Module, bf16: bool = False) -> Runner:
         with torch.no_grad(), torch.autocast(
                 'cpu', dtype=torch.bfloat16, enabled=bf16):
             return [o.float().numpy() for o in model(torch.from_numpy(x))]
-
-    return run
-
-
-def onnxruntime_runner(file: str, threads: int) -> Runner:
-    import onnxruntime
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    # Idle threads must not spin: the next runner in a round needs the cores.
-    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    session = onnxruntime.InferenceSession(
-        file, options, providers=['CPUExecutionProvider'])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})
-
-
-def openvino_compiled(file: str,
-                      threads: int,
-                      precision: str,
-                      shape: Optional[Sequence[int]] = None,
-                      profile: bool = False):
-    """The file compiled by OpenVINO's CPU plugin; with ``shape``, fixed to
-    that input shape first (a dynamic file then compiles as a static one).
-    """
-    import openvino
-    core = openvino.Core()
-    model = core.read_model(file)
-    if shape is not None:
-        model.reshape({model.inputs[0]: list(shape)})
-    return core.compile_model(
-        model, 'CPU', {
-            'INFERENCE_PRECISION_HINT': precision,
-            'INFERENCE_NUM_THREADS': threads,
-            'PERF_COUNT': profile
-        })
-
-
-def openvino_runner(file: str,
-                    threads: int,
-                    precision: str,
-                    shape: Optional[Sequence[int]] = None) -> Runner:
-    compiled = openvino_compiled(file, threads, precision, shape)
-    request = compiled.create_infer_request()
-
-    def run(x: np.ndarray) -> List[np.ndarray]:
-        out = request.infer([x])
-        return [np.asarray(out[i]) for i in range(len(compiled.outputs))]
 
     return run
 
@@ -143,20 +97,38 @@ def by_model(items):
 #: file's own dynamic shape), by (model, runtime).
 OpenVINOCases = Dict[Tuple[str, str], Tuple[str, str, Optional[tuple]]]
 
+PRECISIONS = ('f32', 'bf16', 'int8')
 
-def openvino_cases(theirs_file: str, ours_file: str,
+
+def openvino_cases(files: Dict[Tuple[str, str], str],
                    shape: tuple) -> OpenVINOCases:
-    """Both files at f32 and bf16, and swin_mm's fixed to ``shape``."""
+    """Both models' files at f32, bf16 and int8 (``files``: by (model,
+    'float' or 'int8')), and swin_mm's also fixed to ``shape``."""
     cases = {}
-    for precision in ('f32', 'bf16'):
-        cases['MMDetection',
-              f'OpenVINO {precision}'] = (theirs_file, precision, None)
-        cases['swin_mm',
-              f'OpenVINO {precision}'] = (ours_file, precision, None)
-        cases['swin_mm',
-              f'OpenVINO {precision}, fixed size'] = (ours_file, precision,
-                                                      shape)
+    for precision in PRECISIONS:
+        kind = 'int8' if precision == 'int8' else 'float'
+        for model in MODELS:
+            cases[model, f'OpenVINO {precision}'] = (files[model, kind],
+                                                     precision, None)
+        cases['swin_mm', f'OpenVINO {precision}, fixed size'] = (
+            files['swin_mm', kind], precision, shape)
     return cases
+
+
+def quantized_file(file: str, shape: tuple, out: str,
+                   count: int = 16) -> str:
+    """``file`` quantized to int8 by NNCF (transformer settings) and saved
+    as ``out`` (OpenVINO IR), calibrated
+    on ``count`` random N(0, 1) inputs of ``shape``: the benchmark has no
+    dataset; tools/deployment/quantize.py calibrates on real images."""
+    import openvino
+    generator = np.random.default_rng(0)
+    inputs = [
+        generator.standard_normal(shape, dtype=np.float32)
+        for _ in range(count)
+    ]
+    openvino.save_model(quantize(file, inputs), out)
+    return out
 
 
 def export_fixed(model: torch.nn.Module, x: torch.Tensor, file: str) -> str:
@@ -212,7 +184,17 @@ def main(argv=None) -> None:
         x = torch.randn(batch, 3, h, w)
         theirs_file = export_fixed(theirs, x,
                                    os.path.join(work, f'mmdet_{text}.onnx'))
-        cases = openvino_cases(theirs_file, ours_file, tuple(x.shape))
+        files = {
+            ('MMDetection', 'float'): theirs_file,
+            ('swin_mm', 'float'): ours_file,
+            ('MMDetection', 'int8'):
+            quantized_file(theirs_file, x.shape,
+                           os.path.join(work, f'mmdet_{text}_int8.xml')),
+            ('swin_mm', 'int8'):
+            quantized_file(ours_file, x.shape,
+                           os.path.join(work, f'swin_mm_{text}_int8.xml')),
+        }
+        cases = openvino_cases(files, tuple(x.shape))
         runners = {}
         for model_name, model, file in (('MMDetection', theirs, theirs_file),
                                         ('swin_mm', ours, ours_file)):
@@ -221,7 +203,7 @@ def main(argv=None) -> None:
             runners[model_name, 'ONNX Runtime fp32'] = onnxruntime_runner(
                 file, args.threads)
         for key, (file, precision, shape) in cases.items():
-            runners[key] = openvino_runner(file, args.threads, precision,
+            runners[key] = openvino_runner(file, precision, args.threads,
                                            shape)
         data = x.numpy()
         refs = {m: runners[m, 'PyTorch fp32'](data) for m in MODELS}
@@ -235,7 +217,7 @@ def main(argv=None) -> None:
         shares[text] = {
             key:
             time_shares(
-                openvino_compiled(file, args.threads, precision, shape, True),
+                openvino_compiled(file, precision, args.threads, shape, True),
                 data)
             for key, (file, precision, shape) in cases.items()
         }

@@ -21,6 +21,8 @@ SUPPORTED = {
     'onnxruntime': ('f32', ),
     'openvino': ('f32', 'bf16', 'int8'),
 }
+#: OpenVINO's precision for the operations a file does not quantize.
+FLOAT_PRECISION = {'f32': 'f32', 'bf16': 'bf16', 'int8': 'f32'}
 #: The Python package of each runtime (``swin_mm[deploy]`` installs them).
 PACKAGES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
 
@@ -96,8 +98,9 @@ def openvino_compiled(file: str,
                       shape: Optional[Sequence[int]] = None,
                       profile: bool = False):
     """The file (ONNX, or OpenVINO IR ``.xml``) compiled by OpenVINO's CPU
-    plugin with ``precision`` for its unquantized operations ('f32' or
-    'bf16'); with ``shape``, fixed to that input shape first."""
+    plugin at ``precision``: 'f32' or 'bf16', or 'int8' for a quantized
+    file (its unquantized operations in f32); with ``shape``, fixed to that
+    input shape first."""
     openvino = require('openvino')
     core = openvino.Core()
     model = core.read_model(file)
@@ -105,7 +108,7 @@ def openvino_compiled(file: str,
         model.reshape({model.inputs[0]: list(shape)})
     return core.compile_model(
         model, 'CPU', {
-            'INFERENCE_PRECISION_HINT': precision,
+            'INFERENCE_PRECISION_HINT': FLOAT_PRECISION[precision],
             'INFERENCE_NUM_THREADS': threads or torch.get_num_threads(),
             'PERF_COUNT': profile
         })
@@ -117,8 +120,7 @@ def openvino_runner(file: str,
                     shape: Optional[Sequence[int]] = None) -> Runner:
     """The file in OpenVINO. ``precision`` 'int8' takes a quantized file
     and runs its unquantized operations in f32."""
-    compiled = openvino_compiled(file, 'f32' if precision == 'int8' else
-                                 precision, threads, shape)
+    compiled = openvino_compiled(file, precision, threads, shape)
     request = compiled.create_infer_request()
     count = len(compiled.outputs)
 

@@ -117,6 +117,29 @@ def test_torch_export_program_matches_eager_at_every_size(version):
 
 
 @pytest.mark.slow
+def test_plain_torch_export_with_dims_serves_every_size():
+    # As ExecuTorch, AOTInductor or a user calls it: no swin_mm helper, a
+    # square example whose last stage holds one window, sizes 32-2048.
+    from torch.export import Dim
+    model = small_model('v1')
+    dims = {
+        0: Dim('batch', min=1, max=64),
+        2: Dim('h', min=32, max=2048),
+        3: Dim('w', min=32, max=2048)
+    }
+    with torch.no_grad():
+        program = torch.export.export(
+            model, (torch.randn(2, 3, 224, 224), ),
+            dynamic_shapes=(dims, )).module()
+    for batch, h, w in [(1, 224, 224), (3, 100, 333), (1, 32, 32),
+                        (1, 32, 2048)]:
+        x = torch.randn(batch, 3, h, w)
+        with torch.no_grad():
+            got = [out.numpy() for out in program(x)]
+        assert max_diff(eager(model, x), got) <= 1e-4, (batch, h, w)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'backend',
     ['aot_eager',

@@ -43,6 +43,7 @@ from swin_mm.registry import MODELS
 from .. import fast_path
 from ..fast_path import Linear
 from ..layers.patch import PatchEmbed, PatchMerging
+from ..tracing import traced_form
 from ..layers.windows import (HWShape, cyclic_shift,
                               gather_relative_position_bias, pad_to_window,
                               padded_size, relative_position_index,
@@ -865,6 +866,7 @@ class SwinTransformer(BaseModule):
             raise ValueError(f'SwinTransformer expects {expected} (one '
                              f'patch at least), got {tuple(x.shape)}')
 
+    @traced_form
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """(N, C_in, H, W) -> maps of the ``out_indices`` stages, each
         (N, C * 2**i, ceil(H / 2**(i+2)), ceil(W / 2**(i+2)))."""
