@@ -98,14 +98,17 @@ def openvino_compiled(file: str,
                       shape: Optional[Sequence[int]] = None,
                       profile: bool = False):
     """The file (ONNX, or OpenVINO IR ``.xml``) compiled by OpenVINO's CPU
-    plugin at ``precision``: 'f32' or 'bf16', or 'int8' for a quantized
-    file (its unquantized operations in f32); with ``shape``, fixed to that
-    input shape first."""
+    plugin at ``precision``: 'f32'; 'bf16' to the outputs
+    (:func:`with_bf16_outputs`); or 'int8' for a quantized file (its
+    unquantized operations in f32). With ``shape``, fixed to that input
+    shape first."""
     openvino = require('openvino')
     core = openvino.Core()
     model = core.read_model(file)
     if shape is not None:
         model.reshape({model.inputs[0]: list(shape)})
+    if precision == 'bf16':
+        model = with_bf16_outputs(model)
     return core.compile_model(
         model, 'CPU', {
             'INFERENCE_PRECISION_HINT': FLOAT_PRECISION[precision],
@@ -114,19 +117,53 @@ def openvino_compiled(file: str,
         })
 
 
+def with_bf16_outputs(model):
+    """The model with its outputs in bf16, so that OpenVINO runs it in bf16
+    to the end.
+
+    In bf16, OpenVINO's CPU plugin keeps in f32 every operation between an
+    f32 output and the matrix products before it ("the tail", for
+    accuracy). In a Swin backbone each stage's output is its last norm of
+    the residual stream, so the tail reaches back along the skip
+    connections through all of the stage's residual adds and norms, with a
+    bf16 <-> f32 conversion around each linear layer. bf16 outputs end the
+    tail; the runner converts the maps to f32 (:func:`output_maps`)."""
+    openvino = require('openvino')
+    from openvino.preprocess import PrePostProcessor
+    steps = PrePostProcessor(model)
+    for i in range(len(model.outputs)):
+        steps.output(i).tensor().set_element_type(openvino.Type.bf16)
+    return steps.build()
+
+
+def output_maps(request, count: int) -> List[np.ndarray]:
+    """An OpenVINO request's outputs as float32 arrays (bf16 widened)."""
+    openvino = require('openvino')
+    maps = []
+    for i in range(count):
+        tensor = request.get_output_tensor(i)
+        data = np.asarray(tensor.data)
+        if tensor.element_type == openvino.Type.bf16:
+            # bf16 is the upper half of a float32: shift its bits up.
+            data = (data.view(np.uint16).astype(np.uint32) << 16).view(
+                np.float32)
+        maps.append(np.array(data, dtype=np.float32))
+    return maps
+
+
 def openvino_runner(file: str,
                     precision: str,
                     threads: Optional[int] = None,
                     shape: Optional[Sequence[int]] = None) -> Runner:
-    """The file in OpenVINO. ``precision`` 'int8' takes a quantized file
-    and runs its unquantized operations in f32."""
+    """The file in OpenVINO (:func:`openvino_compiled`); maps as float32
+    arrays."""
     compiled = openvino_compiled(file, precision, threads, shape)
     request = compiled.create_infer_request()
     count = len(compiled.outputs)
 
     def run(x: np.ndarray) -> List[np.ndarray]:
-        out = request.infer([x])
-        return [np.array(out[i]) for i in range(count)]
+        request.infer([x])
+        return output_maps(request, count)
 
     return run
 

@@ -154,3 +154,27 @@ def test_unknown_runtime_and_precision_are_refused():
         runtimes.check_runtime('tensorrt', 'f32')
     with pytest.raises(ValueError, match='precision must be one of'):
         runtimes.check_runtime('openvino', 'fp16')
+
+
+@pytest.mark.slow
+def test_openvino_bf16_runs_in_bf16_to_the_outputs(files):
+    if not runtimes.cpu_has_bf16('openvino'):
+        pytest.skip('this CPU has no bf16 matrix instructions')
+    compiled = runtimes.openvino_compiled(files['backbone'], 'bf16', 1)
+    f32_ops = [
+        op.get_friendly_name()
+        for op in compiled.get_runtime_model().get_ordered_ops()
+        if op.get_rt_info()['runtimePrecision'].astype(str) == 'f32'
+        and op.get_rt_info()['layerType'].astype(str) in ('Eltwise', 'MVN',
+                                                           'Subgraph')
+    ]
+    assert f32_ops == []  # no f32 tail: residual adds and norms in bf16
+    model = Detector().eval()
+    x = torch.randn(2, 3, 97, 131)
+    expected = maps(model.backbone, x)
+    got = runtimes.openvino_runner(files['backbone'], 'bf16', 1)(x.numpy())
+    assert all(g.dtype == np.float32 for g in got)
+    error = max(
+        np.linalg.norm(g - e) / np.linalg.norm(e)
+        for e, g in zip(expected, got))
+    assert 1e-4 < error < 0.05
