@@ -108,19 +108,18 @@ def openvino_cases(files: Dict[Tuple[str, str], str],
     for precision in PRECISIONS:
         kind = 'int8' if precision == 'int8' else 'float'
         for model in MODELS:
-            cases[model, f'OpenVINO {precision}'] = (files[model, kind],
-                                                     precision, None)
-        cases['swin_mm', f'OpenVINO {precision}, fixed size'] = (
-            files['swin_mm', kind], precision, shape)
+            runtime = f'OpenVINO {precision}'
+            cases[model, runtime] = (files[model, kind], precision, None)
+        fixed = f'OpenVINO {precision}, fixed size'
+        cases['swin_mm', fixed] = (files['swin_mm', kind], precision, shape)
     return cases
 
 
-def quantized_file(file: str, shape: tuple, out: str,
-                   count: int = 16) -> str:
+def quantized_file(file: str, shape: tuple, out: str, count: int = 16) -> str:
     """``file`` quantized to int8 by NNCF (transformer settings) and saved
-    as ``out`` (OpenVINO IR), calibrated
-    on ``count`` random N(0, 1) inputs of ``shape``: the benchmark has no
-    dataset; tools/deployment/quantize.py calibrates on real images."""
+    as ``out`` (OpenVINO IR), calibrated on ``count`` random N(0, 1)
+    inputs of ``shape``: the benchmark has no dataset;
+    tools/deployment/quantize.py calibrates on real images."""
     import openvino
     generator = np.random.default_rng(0)
     inputs = [
@@ -186,14 +185,13 @@ def main(argv=None) -> None:
                                    os.path.join(work, f'mmdet_{text}.onnx'))
         files = {
             ('MMDetection', 'float'): theirs_file,
-            ('swin_mm', 'float'): ours_file,
-            ('MMDetection', 'int8'):
-            quantized_file(theirs_file, x.shape,
-                           os.path.join(work, f'mmdet_{text}_int8.xml')),
-            ('swin_mm', 'int8'):
-            quantized_file(ours_file, x.shape,
-                           os.path.join(work, f'swin_mm_{text}_int8.xml')),
+            ('swin_mm', 'float'): ours_file
         }
+        for model_name in MODELS:
+            float_file = files[model_name, 'float']
+            out = os.path.join(work, f'{model_name}_{text}_int8.xml')
+            files[model_name, 'int8'] = quantized_file(float_file, x.shape,
+                                                       out)
         cases = openvino_cases(files, tuple(x.shape))
         runners = {}
         for model_name, model, file in (('MMDetection', theirs, theirs_file),

@@ -110,8 +110,8 @@ def run_backbone_in(model: nn.Module,
     in_channels = backbone.in_channels
     x = _probe(in_channels)
     backbone_maps = _maps(backbone, x)
-    neck_module = BackboneWithNeck(backbone, neck) if neck is not None else None
-    neck_maps = _maps(neck_module, x) if neck_module is not None else None
+    neck_module = None if neck is None else BackboneWithNeck(backbone, neck)
+    neck_maps = None if neck_module is None else _maps(neck_module, x)
     if not model_file:
         if not export_dir:
             raise ValueError('export_dir is needed to export the model')
@@ -125,8 +125,8 @@ def run_backbone_in(model: nn.Module,
             f"config's backbone takes {in_channels}.")
     with_neck = _match(signature, backbone_maps, neck_maps, model_file)
     runner = runner_for(model_file, runtime, precision, threads)
-    error = _relative_error(runner(x.numpy()),
-                            neck_maps if with_neck else backbone_maps)
+    error = _relative_error(
+        runner(x.numpy()), neck_maps if with_neck else backbone_maps)
     if error > TOLERANCE[precision]:
         raise ValueError(
             f'{model_file} in {runtime} {precision} differs from the '
@@ -135,8 +135,8 @@ def run_backbone_in(model: nn.Module,
             f'{precision} allows ({TOLERANCE[precision]:g}): the file holds '
             'other weights. Export it from this checkpoint.')
     part = 'backbone + neck' if with_neck else 'backbone'
-    model.backbone = RuntimeModule(runner, f'{part}: {model_file} in '
-                                   f'{runtime} {precision}')
+    description = f'{part}: {model_file} in {runtime} {precision}'
+    model.backbone = RuntimeModule(runner, description)
     if with_neck:
         model.neck = PassThrough()
     return (f'{part} in {runtime} {precision} ({model_file}; relative '

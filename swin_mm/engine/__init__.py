@@ -7,8 +7,8 @@ from .sharding import (HeldBytesHook, ShardedDataParallel, ShardedOptimWrapper,
                        ShardedOptimWrapperConstructor, make_sharded)
 
 __all__ = [
-    'BackboneRuntimeHook', 'CPUDistributedDataParallel', 'HeldBytesHook', 'LossCurveHook',
-    'ShardedDataParallel', 'ShardedOptimWrapper',
+    'BackboneRuntimeHook', 'CPUDistributedDataParallel', 'HeldBytesHook',
+    'LossCurveHook', 'ShardedDataParallel', 'ShardedOptimWrapper',
     'ShardedOptimWrapperConstructor', 'SwinLayerDecayOptimWrapperConstructor',
     'make_sharded'
 ]

@@ -133,11 +133,12 @@ class BackboneRuntimeHook(Hook):
 
     def before_test(self, runner) -> None:
         from mmengine.model import is_model_wrapper
+
         from swin_mm.deploy.evaluation import run_backbone_in
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         if not hasattr(model, 'backbone'):  # a test-time augmentation wrapper
             model = model.module
-        runner.logger.info('Backbone runtime: ' + run_backbone_in(
-            model, self.runtime, self.precision, self.model_file,
-            export_dir=runner.log_dir))
+        where = run_backbone_in(model, self.runtime, self.precision,
+                                self.model_file, runner.log_dir)
+        runner.logger.info(f'Backbone runtime: {where}')

@@ -63,14 +63,14 @@ def test_every_runtime_runs_the_exported_backbone(tmp_path):
 
 
 def test_openvino_cases_cover_each_precision_once_per_model():
-    files = {(m, k): f'{m}_{k}' for m in runtimes.MODELS
-             for k in ('float', 'int8')}
+    kinds = ('float', 'int8')
+    files = {(m, k): f'{m}_{k}' for m in runtimes.MODELS for k in kinds}
     cases = runtimes.openvino_cases(files, (1, 3, 64, 64))
     for precision in runtimes.PRECISIONS:
         kind = 'int8' if precision == 'int8' else 'float'
         for model in runtimes.MODELS:
-            assert cases[model, f'OpenVINO {precision}'] == (
-                f'{model}_{kind}', precision, None)
+            assert cases[model, f'OpenVINO {precision}'] == (f'{model}_{kind}',
+                                                             precision, None)
         assert cases['swin_mm', f'OpenVINO {precision}, fixed size'] == (
             f'swin_mm_{kind}', precision, (1, 3, 64, 64))
     assert len(cases) == 3 * len(runtimes.PRECISIONS)

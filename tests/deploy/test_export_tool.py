@@ -56,6 +56,7 @@ def test_backbone_export_reads_a_checkpoint_without_neck(tmp_path):
     import numpy as np
     import onnxruntime
     import torch
+
     from swin_mm.engine.launch import build_model
     reference = build_model(TOY_DET).backbone
     with torch.no_grad():

@@ -7,8 +7,7 @@ import torch
 import torch.nn as nn
 from mmdet.models.necks import FPN
 
-from swin_mm.deploy import BackboneWithNeck, export_onnx
-from swin_mm.deploy import runtimes
+from swin_mm.deploy import BackboneWithNeck, export_onnx, runtimes
 from swin_mm.deploy.evaluation import run_backbone_in
 from swin_mm.models import SwinTransformer
 from ..helpers import SMALL, randomize
@@ -99,15 +98,15 @@ def test_pytorch_bf16_runs_backbone_and_neck_under_autocast():
 def test_file_of_other_weights_is_refused(files):
     # Same architecture, other seed: the file's maps differ from the model's.
     with pytest.raises(ValueError, match='holds other weights'):
-        run_backbone_in(Detector(seed=1), 'onnxruntime', 'f32',
-                        files['backbone_neck'])
+        run_backbone_in(
+            Detector(seed=1), 'onnxruntime', 'f32', files['backbone_neck'])
 
 
 @pytest.mark.slow
 def test_file_of_another_backbone_is_refused_naming_channels(files):
     with pytest.raises(ValueError, match=r'channels \[16, 32, 64, 128\]'):
-        run_backbone_in(Detector(embed_dims=24), 'openvino', 'f32',
-                        files['backbone'])
+        run_backbone_in(
+            Detector(embed_dims=24), 'openvino', 'f32', files['backbone'])
 
 
 @pytest.mark.slow
@@ -161,13 +160,13 @@ def test_openvino_bf16_runs_in_bf16_to_the_outputs(files):
     if not runtimes.cpu_has_bf16('openvino'):
         pytest.skip('this CPU has no bf16 matrix instructions')
     compiled = runtimes.openvino_compiled(files['backbone'], 'bf16', 1)
-    f32_ops = [
-        op.get_friendly_name()
-        for op in compiled.get_runtime_model().get_ordered_ops()
-        if op.get_rt_info()['runtimePrecision'].astype(str) == 'f32'
-        and op.get_rt_info()['layerType'].astype(str) in ('Eltwise', 'MVN',
-                                                           'Subgraph')
-    ]
+    float_ops = ('Eltwise', 'MVN', 'Subgraph')
+    f32_ops = []
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if info['runtimePrecision'].astype(str) == 'f32' and \
+                info['layerType'].astype(str) in float_ops:
+            f32_ops.append(op.get_friendly_name())
     assert f32_ops == []  # no f32 tail: residual adds and norms in bf16
     model = Detector().eval()
     x = torch.randn(2, 3, 97, 131)

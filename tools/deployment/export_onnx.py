@@ -9,9 +9,9 @@ CONFIG: a detector or segmentor config with a swin_mm backbone (or a
 whole-model checkpoint of any supported layout, without it any checkpoint
 holding the backbone (a detector, segmentor or ImageNet classifier, any
 layout: only the backbone's weights are read). Without a checkpoint: the
-config's own initialisation, e.g. its pretrained backbone. ``--verify`` runs the file
-in ONNX Runtime at a few sizes and prints the largest difference from
-PyTorch. See docs/deployment.md.
+config's own initialisation, e.g. its pretrained backbone. ``--verify``
+runs the file in ONNX Runtime at a few sizes and prints the largest
+difference from PyTorch. See docs/deployment.md.
 """
 import argparse
 

@@ -43,12 +43,12 @@ from swin_mm.registry import MODELS
 from .. import fast_path
 from ..fast_path import Linear
 from ..layers.patch import PatchEmbed, PatchMerging
-from ..tracing import traced_form
 from ..layers.windows import (HWShape, cyclic_shift,
                               gather_relative_position_bias, pad_to_window,
                               padded_size, relative_position_index,
                               shift_window_mask, window_partition,
                               window_reverse, window_shift)
+from ..tracing import traced_form
 from .arguments import (ARCH_ZOO, check_frozen_stages, check_out_indices,
                         check_strides, check_window_size, is_pretrained,
                         legacy_arguments, pretrain_grid, resolve_arch)

@@ -78,6 +78,26 @@ def gather_source(block: nn.Module, x: torch.Tensor,
     return rows
 
 
+def gather_windows(block: nn.Module, x: torch.Tensor,
+                   plan: WindowPlan) -> torch.Tensor:
+    """The attention input of every window slot (B*nW*N, C): pad + shift +
+    partition as one row gather from :func:`gather_source`'s rows.
+
+    Traced (every size, so padding slots may exist), no zero row is
+    prepended: a padding slot reads row 0 and is multiplied by 0. In an
+    exported graph that is a gather and an element-wise product, where
+    prepending a row copies the whole map (and OpenVINO runs Pad by a slow
+    generic kernel)."""
+    if not (plan.zero_row and tracing()):
+        return gather_source(block, x, plan).index_select(
+            0, plan.gather_index)  # B*nW*N, C
+    B, L, C = x.shape
+    rows = block.norm_before_attention(x).reshape(B * L, C)  # B*L, C
+    inside = plan.gather_index > 0  # B*nW*N: False on padding slots
+    index = (plan.gather_index - 1).clamp_min(0)  # B*nW*N
+    return rows.index_select(0, index) * inside[:, None].to(rows.dtype)
+
+
 def attention_residual(block: nn.Module, x: torch.Tensor,
                        hw_shape: HWShape) -> torch.Tensor:
     """x plus the (S)W-MSA branch, with pad + shift + partition done as one
@@ -96,13 +116,13 @@ def attention_residual(block: nn.Module, x: torch.Tensor,
     attn = block.attn.w_msa
     plan = plan_of(block, B, hw_shape, x.device)
     N = plan.window_size**2
-    rows = gather_source(block, x, plan)  # (1 +) B*L, C
     if project_before_gather(plan, B * L, C):
+        rows = gather_source(block, x, plan)  # (1 +) B*L, C
         qkv = attn.qkv_projection(rows).index_select(
             0, plan.gather_index)  # B*nW*N, 3C
     else:
-        qkv = attn.qkv_projection(rows.index_select(
-            0, plan.gather_index))  # B*nW*N, 3C
+        qkv = attn.qkv_projection(gather_windows(block, x,
+                                                 plan))  # B*nW*N, 3C
     slots = plan.gather_index.shape[0]
     qkv = qkv.view(slots // N, N, 3 * C)  # B*nW, N, 3C
     if plan.runs is None or needs_explicit_attention(attn, x.device):
