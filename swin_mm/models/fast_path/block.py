@@ -89,8 +89,8 @@ def gather_windows(block: nn.Module, x: torch.Tensor,
     prepending a row copies the whole map (and OpenVINO runs Pad by a slow
     generic kernel)."""
     if not (plan.zero_row and tracing()):
-        return gather_source(block, x, plan).index_select(
-            0, plan.gather_index)  # B*nW*N, C
+        rows = gather_source(block, x, plan)  # (1 +) B*L, C
+        return rows.index_select(0, plan.gather_index)  # B*nW*N, C
     B, L, C = x.shape
     rows = block.norm_before_attention(x).reshape(B * L, C)  # B*L, C
     inside = plan.gather_index > 0  # B*nW*N: False on padding slots
@@ -121,8 +121,8 @@ def attention_residual(block: nn.Module, x: torch.Tensor,
         qkv = attn.qkv_projection(rows).index_select(
             0, plan.gather_index)  # B*nW*N, 3C
     else:
-        qkv = attn.qkv_projection(gather_windows(block, x,
-                                                 plan))  # B*nW*N, 3C
+        windows = gather_windows(block, x, plan)  # B*nW*N, C
+        qkv = attn.qkv_projection(windows)  # B*nW*N, 3C
     slots = plan.gather_index.shape[0]
     qkv = qkv.view(slots // N, N, 3 * C)  # B*nW, N, 3C
     if plan.runs is None or needs_explicit_attention(attn, x.device):
