@@ -8,6 +8,7 @@ neck), and the same values on a probe input within the precision's
 tolerance, so a file exported from other weights is refused, not
 evaluated.
 """
+import os
 import os.path as osp
 from typing import List, Optional
 
@@ -116,6 +117,7 @@ def run_backbone_in(model: nn.Module,
         if not export_dir:
             raise ValueError('export_dir is needed to export the model')
         name = 'backbone_neck.onnx' if neck_module else 'backbone.onnx'
+        os.makedirs(export_dir, exist_ok=True)
         model_file = export_onnx(neck_module or backbone,
                                  osp.join(export_dir, name))
     signature = file_signature(model_file)

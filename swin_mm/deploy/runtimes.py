@@ -29,11 +29,15 @@ PACKAGES = {'onnxruntime': 'onnxruntime', 'openvino': 'openvino'}
 Runner = Callable[[np.ndarray], List[np.ndarray]]
 
 
+def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f'{what} must be one of {tuple(choices)}, got '
+                         f'{value!r}')
+
+
 def require(runtime: str):
     """Import and return the runtime's package, or say how to install it."""
-    if runtime not in PACKAGES:
-        raise ValueError(f'runtime must be one of {RUNTIMES}, got '
-                         f'{runtime!r}')
+    _check_choice('runtime', runtime, tuple(PACKAGES))
     try:
         return importlib.import_module(PACKAGES[runtime])
     except ImportError as e:
@@ -57,12 +61,8 @@ def check_runtime(runtime: str, precision: str) -> None:
     """Raise a clear error where ``runtime`` cannot run ``precision`` here:
     an unknown name, a precision the runtime lacks, a runtime not
     installed, or bf16 on a CPU without bf16 instructions."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f'runtime must be one of {RUNTIMES}, got '
-                         f'{runtime!r}')
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {PRECISIONS}, got '
-                         f'{precision!r}')
+    _check_choice('runtime', runtime, RUNTIMES)
+    _check_choice('precision', precision, PRECISIONS)
     if precision not in SUPPORTED[runtime]:
         hint = ('int8 runs in OpenVINO, from a model quantized by '
                 'tools/deployment/quantize.py' if precision == 'int8' else

@@ -3,7 +3,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.dist import master_only
+from mmengine.dist import get_rank, get_world_size, master_only
 from mmengine.hooks import Hook
 
 from swin_mm.registry import HOOKS
@@ -139,6 +139,9 @@ class BackboneRuntimeHook(Hook):
             runner.model) else runner.model
         if not hasattr(model, 'backbone'):  # a test-time augmentation wrapper
             model = model.module
+        export_dir = runner.log_dir
+        if get_world_size() > 1:  # each process exports its own file
+            export_dir = osp.join(export_dir, f'rank{get_rank()}')
         where = run_backbone_in(model, self.runtime, self.precision,
-                                self.model_file, runner.log_dir)
+                                self.model_file, export_dir)
         runner.logger.info(f'Backbone runtime: {where}')

@@ -68,3 +68,30 @@ def test_tta_wraps_the_model_where_the_config_defines_it():
             ValueError, match='--tta needs tta_model and '
             'tta_pipeline'):
         apply_test_args(load_config(str(DET_CFG)), parse_test_args('--tta'))
+
+
+def test_backbone_runtime_adds_the_runtime_hook():
+    cfg = load_config(str(DET_CFG))
+    apply_test_args(
+        cfg,
+        parse_test_args('--backbone-runtime', 'openvino', '--precision',
+                        'int8', '--model', 'q/backbone_neck_int8.xml'))
+    hook = cfg.custom_hooks[-1]
+    assert hook == dict(
+        type='swin_mm.BackboneRuntimeHook',
+        runtime='openvino',
+        precision='int8',
+        model_file='q/backbone_neck_int8.xml')
+    assert cfg.custom_hooks[:-1] == load_config(str(DET_CFG)).custom_hooks
+
+
+def test_precision_or_model_without_backbone_runtime_is_refused():
+    for argv in (('--precision', 'bf16'), ('--model', 'm.onnx')):
+        with pytest.raises(ValueError, match='give --backbone-runtime'):
+            apply_test_args(load_config(str(DET_CFG)), parse_test_args(*argv))
+
+
+def test_runtime_hook_refuses_int8_in_onnxruntime_before_loading():
+    from swin_mm.engine import BackboneRuntimeHook
+    with pytest.raises(ValueError, match='does not run int8'):
+        BackboneRuntimeHook('onnxruntime', 'int8')
