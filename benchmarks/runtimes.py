@@ -62,27 +62,37 @@ NODE_GROUPS = {
 }
 
 
-def time_shares(compiled, x: np.ndarray, calls: int = 3) -> Dict[str, float]:
-    """Share of the profiled node time in each of ``NODE_GROUPS`` (and
-    'other') in the call of median total time among ``calls`` calls (one
-    call's shares, so they sum to 1), from a model compiled with
-    ``profile=True``."""
+def node_group(node) -> str:
+    """The ``NODE_GROUPS`` group of a profiled OpenVINO node, or 'other'."""
+    for group, types in NODE_GROUPS.items():
+        if node.node_type in types:
+            return group
+    return 'other'
+
+
+def time_shares(compiled,
+                x: np.ndarray,
+                calls: int = 3,
+                group=node_group) -> Dict[str, float]:
+    """Share of the profiled node time by ``group(node)`` (default: its
+    ``NODE_GROUPS`` group or 'other') in the call of median total time among
+    ``calls`` calls (one call's shares, so they sum to 1), from a model
+    compiled with ``profile=True``."""
     request = compiled.create_infer_request()
     request.infer([x])  # first call: allocations, not measured
-    groups = (*NODE_GROUPS, 'other')
+    every_group = (*NODE_GROUPS, 'other') if group is node_group else ()
     profiles = []
     for _ in range(calls):
         request.infer([x])
-        totals = dict.fromkeys(groups, 0.)
+        totals = dict.fromkeys(every_group, 0.)
         for node in request.profiling_info:
-            group = next((g for g, types in NODE_GROUPS.items()
-                          if node.node_type in types), 'other')
-            totals[group] += node.real_time.total_seconds()
+            key = group(node)
+            totals[key] = totals.get(key, 0.) + node.real_time.total_seconds()
         profiles.append(totals)
     profiles.sort(key=lambda totals: sum(totals.values()))
     median = profiles[len(profiles) // 2]
     whole = sum(median.values())
-    return {group: t / whole for group, t in median.items()}
+    return {key: t / whole for key, t in median.items()}
 
 
 MODELS = ('MMDetection', 'swin_mm')

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import runtimes
+from benchmarks import openvino_profile, runtimes
 from swin_mm.deploy import export_onnx
 from swin_mm.deploy.runtimes import is_quantized
 from swin_mm.models import SwinTransformer
@@ -52,6 +52,12 @@ def test_every_runtime_runs_the_exported_backbone(tmp_path):
     assert set(shares) == {*runtimes.NODE_GROUPS, 'other'}
     assert sum(shares.values()) == pytest.approx(1)
     assert shares['linear layers'] > 0 and shares['LayerNorm'] > 0
+    kinds = runtimes.time_shares(
+        runtimes.openvino_compiled(file, 'f32', 1, profile=True),
+        x,
+        group=openvino_profile.node_kind)
+    assert sum(kinds.values()) == pytest.approx(1)
+    assert any(k.startswith('FullyConnected (') for k in kinds), kinds
     assert runtimes.relative_error(
         runtimes.openvino_runner(file, 'bf16', 1)(x), ref) < 0.05
     assert runtimes.relative_error(
