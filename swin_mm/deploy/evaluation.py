@@ -77,6 +77,7 @@ def run_backbone_in(model: nn.Module,
     """Make ``model`` (a detector or segmentor with a ``backbone`` and
     optionally a ``neck``) run its backbone (and neck) in ``runtime`` at
     ``precision``; returns a one-line description of what runs where.
+    The model is left in eval mode.
 
     Args:
         model: The model, weights loaded.
@@ -89,6 +90,7 @@ def run_backbone_in(model: nn.Module,
         threads: Runtime threads (default: PyTorch's).
     """
     check_runtime(runtime, precision)
+    model.eval()  # the probe must not see drop path or dropout
     backbone = model.backbone
     neck = getattr(model, 'neck', None)
     if runtime == 'pytorch':

@@ -16,11 +16,16 @@ from ..helpers import SMALL, randomize
 class Detector(nn.Module):
     """What run_backbone_in needs of an MMDetection detector."""
 
-    def __init__(self, embed_dims: int = 16, seed: int = 0) -> None:
+    def __init__(self,
+                 embed_dims: int = 16,
+                 seed: int = 0,
+                 drop_path_rate: float = 0.) -> None:
         super().__init__()
         torch.manual_seed(seed)
         self.backbone = SwinTransformer(
-            arch=dict(SMALL, embed_dims=embed_dims), window_size=7)
+            arch=dict(
+                SMALL, embed_dims=embed_dims, drop_path_rate=drop_path_rate),
+            window_size=7)
         randomize(self.backbone)
         self.neck = FPN([embed_dims * 2**i for i in range(4)], 24, 5)
 
@@ -92,6 +97,15 @@ def test_pytorch_bf16_runs_backbone_and_neck_under_autocast():
         np.linalg.norm(g - e) / np.linalg.norm(e)
         for e, g in zip(expected, got))
     assert 1e-5 < error < 0.05  # bf16 rounding: changed, but close
+
+
+@pytest.mark.slow
+def test_model_in_training_mode_is_probed_in_eval_mode(files):
+    # As the runner hands it over before the test loop: training mode, with
+    # stochastic depth that would change the probe's maps on every call.
+    model = Detector(drop_path_rate=0.5).train()
+    run_backbone_in(model, 'openvino', 'f32', files['backbone_neck'])
+    assert not model.training
 
 
 @pytest.mark.slow
