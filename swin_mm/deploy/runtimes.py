@@ -168,17 +168,36 @@ def openvino_runner(file: str,
     return run
 
 
+def _is_onnx(file: str) -> bool:
+    return file.lower().endswith('.onnx')
+
+
 def is_quantized(file: str) -> bool:
     """Whether an ONNX / OpenVINO IR file holds int8 quantization (NNCF's
     FakeQuantize, or ONNX QuantizeLinear) nodes."""
+    if _is_onnx(file):
+        import onnx
+        graph = onnx.load(file, load_external_data=False).graph
+        return any(node.op_type == 'QuantizeLinear' for node in graph.node)
     model = require('openvino').Core().read_model(file)
     return any(op.get_type_name() in ('FakeQuantize', 'QuantizeLinear')
                for op in model.get_ops())
 
 
 def file_signature(file: str) -> Tuple[Optional[int], List[Optional[int]]]:
-    """(input channels, output channels) of a model file; None where the
-    file leaves a channel count dynamic."""
+    """(input channels, output channels) of an ONNX / OpenVINO IR file;
+    None where the file leaves a channel count dynamic."""
+    if _is_onnx(file):
+        import onnx
+        graph = onnx.load(file, load_external_data=False).graph
+
+        def onnx_channels(value) -> Optional[int]:
+            dims = value.type.tensor_type.shape.dim
+            has_value = len(dims) == 4 and dims[1].HasField('dim_value')
+            return dims[1].dim_value if has_value else None
+
+        return (onnx_channels(graph.input[0]),
+                [onnx_channels(o) for o in graph.output])
     model = require('openvino').Core().read_model(file)
 
     def channels(port) -> Optional[int]:

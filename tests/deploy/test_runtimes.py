@@ -157,6 +157,24 @@ def test_runtime_not_installed_says_how_to_install(monkeypatch):
 
 
 @pytest.mark.slow
+def test_onnx_file_is_read_without_openvino(files, monkeypatch):
+    """An ONNX Runtime user need not install OpenVINO to have a file
+    checked; OpenVINO reads the same signature."""
+    file = files['backbone_neck']
+    openvino_model = runtimes.require('openvino').Core().read_model(file)
+    expected = (openvino_model.inputs[0].get_partial_shape()[1].get_length(),
+                [o.get_partial_shape()[1].get_length()
+                 for o in openvino_model.outputs])
+
+    def no_openvino(runtime):
+        raise AssertionError(f'{runtime} was imported')
+
+    monkeypatch.setattr(runtimes, 'require', no_openvino)
+    assert runtimes.file_signature(file) == expected == (3, [24] * 5)
+    assert not runtimes.is_quantized(file)
+
+
+@pytest.mark.slow
 def test_model_file_with_the_pytorch_runtime_is_refused(files):
     with pytest.raises(ValueError, match='runs in onnxruntime or openvino'):
         run_backbone_in(Detector(), 'pytorch', 'f32', files['backbone'])
