@@ -162,9 +162,9 @@ def test_onnx_file_is_read_without_openvino(files, monkeypatch):
     checked; OpenVINO reads the same signature."""
     file = files['backbone_neck']
     openvino_model = runtimes.require('openvino').Core().read_model(file)
-    expected = (openvino_model.inputs[0].get_partial_shape()[1].get_length(),
-                [o.get_partial_shape()[1].get_length()
-                 for o in openvino_model.outputs])
+    expected = (openvino_model.inputs[0].get_partial_shape()[1].get_length(), [
+        o.get_partial_shape()[1].get_length() for o in openvino_model.outputs
+    ])
 
     def no_openvino(runtime):
         raise AssertionError(f'{runtime} was imported')
