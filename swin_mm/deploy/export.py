@@ -20,6 +20,7 @@ from torch.export import Dim, ExportedProgram
 
 from ..models.backbones.swin_transformer import SwinBlock, SwinTransformer
 from ..models.fast_path.block import global_hooks, has_hooks
+from ..models.tracing import size_oblivious
 
 #: The example traced when none is given: batch 2 and sizes that are not
 #: multiples of the window at any stage, so nothing is a special case.
@@ -112,8 +113,7 @@ def _exporting(model: nn.Module) -> Iterator[None]:
     training = model.training
     model.eval()
     try:
-        with torch.no_grad(), symbolic_config.patch(
-                backed_size_oblivious=True):
+        with torch.no_grad(), size_oblivious():
             yield
     finally:
         model.train(training)

@@ -7,6 +7,7 @@ preprocessor. The training split is the default, so that the images a
 model is evaluated on are not the ones it was calibrated on.
 """
 import copy
+import importlib
 from collections import Counter
 from typing import Dict, List
 
@@ -65,6 +66,16 @@ def calibration_inputs(cfg: Config,
     return inputs
 
 
+def require_nncf():
+    """Import and return NNCF, or say how to install it."""
+    try:
+        return importlib.import_module('nncf')
+    except ImportError as e:
+        raise ImportError(
+            "int8 quantization needs NNCF: pip install 'swin_mm[deploy]' "
+            f'(with -c requirements/constraints.txt). ({e})') from e
+
+
 def quantize(file: str,
              inputs: List[np.ndarray],
              fast_bias_correction: bool = True):
@@ -74,12 +85,7 @@ def quantize(file: str,
     float precision). Returns the quantized ``openvino.Model``, which keeps
     the file's dynamic batch, height and width."""
     openvino = require('openvino')
-    try:
-        import nncf
-    except ImportError as e:
-        raise ImportError(
-            "int8 quantization needs NNCF: pip install 'swin_mm[deploy]' "
-            f'(with -c requirements/constraints.txt). ({e})') from e
+    nncf = require_nncf()
     model = openvino.Core().read_model(file)
     return nncf.quantize(
         model,

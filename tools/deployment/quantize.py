@@ -27,7 +27,8 @@ from mmengine.config import DictAction
 import swin_mm  # noqa: F401  (registers swin_mm.* and its loaders)
 from swin_mm.deploy import BackboneWithNeck, export_onnx
 from swin_mm.deploy.quantize import (calibration_inputs, precision_report,
-                                     quantize)
+                                     quantize, require_nncf)
+from swin_mm.deploy.runtimes import require
 from swin_mm.engine.launch import build_model, load_config
 
 
@@ -57,8 +58,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    import openvino
     args = parse_args()
+    openvino = require('openvino')  # both before any work
+    require_nncf()
     cfg = load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint)
     neck = None if args.backbone_only else getattr(model, 'neck', None)
