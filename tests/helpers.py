@@ -1,4 +1,5 @@
 """Helpers shared by the test packages."""
+import importlib
 from collections import Counter
 
 import torch
@@ -44,3 +45,16 @@ class CountOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops[func._overloadpacket.__name__] += 1
         return func(*args, **(kwargs or {}))
+
+
+def hide_package(monkeypatch, name: str) -> None:
+    """Make ``importlib.import_module(name)`` fail as it does where the
+    package is not installed."""
+    real = importlib.import_module
+
+    def import_module(module, *args):
+        if module == name:
+            raise ImportError(f'No module named {name}')
+        return real(module, *args)
+
+    monkeypatch.setattr(importlib, 'import_module', import_module)

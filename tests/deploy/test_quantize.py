@@ -8,6 +8,7 @@ from swin_mm.deploy import quantize
 from swin_mm.deploy.quantize import calibration_inputs
 from swin_mm.engine.launch import build_model, load_config
 from ..engine.conftest import DET_CFG
+from ..helpers import hide_package
 
 
 @pytest.fixture(scope='module')
@@ -50,13 +51,6 @@ def test_more_images_than_the_split_holds_is_refused(det):
 
 
 def test_missing_nncf_says_how_to_install(monkeypatch):
-    real = quantize.importlib.import_module
-
-    def fail(name, *args):
-        if name == 'nncf':
-            raise ImportError('No module named nncf')
-        return real(name, *args)
-
-    monkeypatch.setattr(quantize.importlib, 'import_module', fail)
+    hide_package(monkeypatch, 'nncf')
     with pytest.raises(ImportError, match=r"pip install 'swin_mm\[deploy\]'"):
         quantize.require_nncf()

@@ -10,7 +10,7 @@ from mmdet.models.necks import FPN
 from swin_mm.deploy import BackboneWithNeck, export_onnx, runtimes
 from swin_mm.deploy.evaluation import run_backbone_in
 from swin_mm.models import SwinTransformer
-from ..helpers import SMALL, randomize
+from ..helpers import SMALL, hide_package, randomize
 
 
 class Detector(nn.Module):
@@ -144,14 +144,7 @@ def test_bf16_is_refused_on_a_cpu_without_bf16(monkeypatch):
 
 
 def test_runtime_not_installed_says_how_to_install(monkeypatch):
-    real = runtimes.importlib.import_module
-
-    def fail(name, *args):
-        if name == 'openvino':
-            raise ImportError('No module named openvino')
-        return real(name, *args)
-
-    monkeypatch.setattr(runtimes.importlib, 'import_module', fail)
+    hide_package(monkeypatch, 'openvino')
     with pytest.raises(ImportError, match=r"pip install 'swin_mm\[deploy\]'"):
         runtimes.check_runtime('openvino', 'f32')
 
