@@ -168,16 +168,20 @@ def openvino_runner(file: str,
     return run
 
 
-def _is_onnx(file: str) -> bool:
-    return file.lower().endswith('.onnx')
+def _onnx_graph(file: str):
+    """The graph of an ONNX file (weights not read), or None for another
+    kind of file (OpenVINO IR)."""
+    if not str(file).lower().endswith('.onnx'):
+        return None
+    import onnx
+    return onnx.load(str(file), load_external_data=False).graph
 
 
 def is_quantized(file: str) -> bool:
     """Whether an ONNX / OpenVINO IR file holds int8 quantization (NNCF's
     FakeQuantize, or ONNX QuantizeLinear) nodes."""
-    if _is_onnx(file):
-        import onnx
-        graph = onnx.load(file, load_external_data=False).graph
+    graph = _onnx_graph(file)
+    if graph is not None:
         return any(node.op_type == 'QuantizeLinear' for node in graph.node)
     model = require('openvino').Core().read_model(file)
     return any(op.get_type_name() in ('FakeQuantize', 'QuantizeLinear')
@@ -187,9 +191,8 @@ def is_quantized(file: str) -> bool:
 def file_signature(file: str) -> Tuple[Optional[int], List[Optional[int]]]:
     """(input channels, output channels) of an ONNX / OpenVINO IR file;
     None where the file leaves a channel count dynamic."""
-    if _is_onnx(file):
-        import onnx
-        graph = onnx.load(file, load_external_data=False).graph
+    graph = _onnx_graph(file)
+    if graph is not None:
 
         def onnx_channels(value) -> Optional[int]:
             dims = value.type.tensor_type.shape.dim
